@@ -1,0 +1,32 @@
+# paper-digest: two commands on a fresh machine with Python 3.11+.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## make demo: poll the bundled real feed captures into var/demo.db (SQLite, no network).
+demo: $(STAMP)
+	$(BIN)/digest poll -c config/demo.yaml --force
+	$(BIN)/digest papers -c config/demo.yaml --limit 15
+
+## make test: the whole suite, plus ruff and mypy.
+test: $(STAMP)
+	$(BIN)/ruff check digest tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) var build dist .pytest_cache .mypy_cache

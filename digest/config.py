@@ -1,0 +1,275 @@
+"""Typed configuration: YAML -> pydantic models, with every problem reported at once."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel, ConfigDict, EmailStr, Field, HttpUrl, ValidationError, field_validator,
+    model_validator,
+)
+
+from digest.config_errors import describe_errors
+from digest.errors import ConfigError
+from digest.ids import split_arxiv_id
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Schedule(_Strict):
+    """When the daemon polls a source: every N minutes, or a cron expression."""
+
+    every_minutes: int | None = Field(None, ge=5, le=7 * 24 * 60)
+    cron: str | None = None
+    timezone: str = "UTC"
+
+
+class _SourceBase(_Strict):
+    name: str
+    url: HttpUrl | None = None
+    path: Path | None = None
+    enabled: bool = True
+    schedule: Schedule | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("use lower-case letters, digits, '-', '_' or '.', at most 64")
+        return value
+
+
+class ArxivRssSource(_SourceBase):
+    """rss.arxiv.org listing feed: give `url` or `categories`."""
+
+    type: Literal["arxiv_rss"]
+    categories: list[str] = []
+
+    @model_validator(mode="after")
+    def _where(self) -> ArxivRssSource:
+        if not (self.url or self.path or self.categories):
+            raise ValueError("give url, path or categories (e.g. [cs.LG, cs.AI])")
+        return self
+
+
+class ArxivApiSource(_SourceBase):
+    """arXiv API search: `query` in arXiv's search syntax, newest first."""
+
+    type: Literal["arxiv_api"]
+    query: str | None = None
+    max_results: int = Field(200, ge=1, le=2000)
+
+    @model_validator(mode="after")
+    def _where(self) -> ArxivApiSource:
+        if not (self.query or self.path):
+            raise ValueError("give query (e.g. 'cat:cs.CL AND abs:retrieval') or path")
+        return self
+
+
+class HfDailySource(_SourceBase):
+    """Hugging Face daily papers (sort: date) or the trending list (sort: trending)."""
+
+    type: Literal["hf_daily"]
+    sort: Literal["date", "trending"] = "date"
+    backfill_days: int = Field(0, ge=0, le=60)
+
+
+class RssSource(_SourceBase):
+    """Any RSS 2.0 / Atom feed."""
+
+    type: Literal["rss"]
+
+    @model_validator(mode="after")
+    def _where(self) -> RssSource:
+        if not (self.url or self.path):
+            raise ValueError("give url (or path to a saved feed)")
+        return self
+
+
+class JsonlSource(_SourceBase):
+    """A JSON Lines file of papers (see the README for the format)."""
+
+    type: Literal["jsonl"]
+
+    @model_validator(mode="after")
+    def _where(self) -> JsonlSource:
+        if not (self.url or self.path):
+            raise ValueError("give path (or url) of the .jsonl file")
+        return self
+
+
+SourceConfig = Annotated[
+    ArxivRssSource | ArxivApiSource | HfDailySource | RssSource | JsonlSource,
+    Field(discriminator="type"),
+]
+SOURCE_TYPES = ("arxiv_rss", "arxiv_api", "hf_daily", "rss", "jsonl")
+
+
+class SubscriberConfig(_Strict):
+    """One subscriber: where and when to send, and what they care about."""
+
+    email: EmailStr
+    name: str | None = Field(None, max_length=100)
+    timezone: str = "UTC"
+    send_at: time = time(7, 0)
+    cadence: Literal["daily", "weekdays", "weekly"] = "daily"
+    weekly_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    max_papers: int = Field(10, ge=1, le=100)
+    min_score: float = Field(0.0, ge=0.0)
+    topics: list[Annotated[str, Field(min_length=1, max_length=500)]] = []
+    keywords: list[Annotated[str, Field(min_length=1, max_length=100)]] = []
+    authors: list[Annotated[str, Field(min_length=1, max_length=100)]] = []
+    categories: list[Annotated[str, Field(pattern=r"^[a-z\-]+(\.[A-Za-z\-]+)?$")]] = []
+    categories_only: bool = False
+    exclude: list[Annotated[str, Field(min_length=1, max_length=100)]] = []
+    liked: list[str] = []
+    trending_weight: float = Field(0.1, ge=0.0, le=1.0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("unknown time zone; use an IANA name such as Europe/London") from exc
+        return value
+
+    @field_validator("send_at", mode="before")
+    @classmethod
+    def _hhmm(cls, value: Any) -> Any:
+        if isinstance(value, int):  # YAML 1.1 reads unquoted 07:30 as the integer 450
+            if not 0 <= value < 24 * 60:
+                raise ValueError('use 24-hour "HH:MM", e.g. "07:30"')
+            return time(value // 60, value % 60)
+        if isinstance(value, str) and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", value.strip()):
+            raise ValueError('use 24-hour "HH:MM", e.g. "07:30"')
+        return value
+
+    @field_validator("liked")
+    @classmethod
+    def _arxiv_ids(cls, value: list[str]) -> list[str]:
+        out = []
+        for item in value:
+            found = split_arxiv_id(str(item))
+            if not found:
+                raise ValueError(f"{item!r} is not an arXiv id; use e.g. '2306.15626'")
+            out.append(found[0])
+        return out
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The subscriber's time zone object."""
+        return ZoneInfo(self.timezone)
+
+
+class FetchConfig(_Strict):
+    """How feeds are fetched: politeness, limits and retries."""
+
+    contact: str = "admin@example.org"
+    timeout_seconds: float = Field(30.0, gt=0, le=300)
+    max_body_bytes: int = Field(20_000_000, ge=1024)
+    retries: int = Field(2, ge=0, le=10)
+    backoff_seconds: float = Field(2.0, ge=0)
+    max_retry_wait_seconds: float = Field(60.0, ge=0)
+    error_backoff_max_hours: float = Field(24.0, gt=0)
+    polite_hosts: dict[str, float] = {"arxiv.org": 3.0}
+
+
+class Config(_Strict):
+    """The whole configuration file."""
+
+    database: str = "sqlite:///var/digest.db"
+    fetch: FetchConfig = FetchConfig()
+    sources: list[SourceConfig] = []
+    subscribers: list[SubscriberConfig] = []
+    subscribers_file: Path | None = None
+    path: Path | None = Field(None, exclude=True)
+
+    @field_validator("database")
+    @classmethod
+    def _db_url(cls, value: str) -> str:
+        if not re.match(r"^(sqlite|postgresql(\+psycopg)?)://", value):
+            raise ValueError("use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db")
+        return value
+
+
+def duplicate_problems(doc: dict[str, Any]) -> list[str]:
+    """Cross-field check: source names and subscriber emails must be unique."""
+    problems = []
+    for where, field in (("sources", "name"), ("subscribers", "email")):
+        seen: dict[str, int] = {}
+        items = doc.get(where) if isinstance(doc.get(where), list) else []
+        for index, item in enumerate(items or []):
+            value = str(item.get(field, "")).strip().lower() if isinstance(item, dict) else ""
+            if value and value in seen:
+                problems.append(f"{where}[{index}].{field}: {value!r} repeats {where}[{seen[value]}];"
+                                f" each {field} must be unique")
+            seen.setdefault(value, index)
+    return problems
+
+
+def read_yaml(path: Path) -> Any:
+    """Read a YAML file, turning I/O and syntax errors into ConfigError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), ["the file is not UTF-8 text; save it as UTF-8"]) from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(str(path), [f"{where}invalid YAML: {problem}"]) from exc
+
+
+def load_config(path: str | Path) -> Config:
+    """Load and validate a config file; relative paths are resolved against its folder."""
+    path = Path(path)
+    doc = read_yaml(path)
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise ConfigError(str(path), ["the top level must be a mapping of keys (database, sources, ...)"])
+    doc = _with_subscribers_file(path, doc)
+    problems = duplicate_problems(doc)
+    try:
+        config = Config.model_validate(doc)
+    except ValidationError as exc:
+        raise ConfigError(str(path), describe_errors(exc) + problems) from exc
+    if problems:
+        raise ConfigError(str(path), problems)
+    return _resolved(config, path)
+
+
+def _with_subscribers_file(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
+    extra = doc.get("subscribers_file")
+    if not extra:
+        return doc
+    sub_path = (path.parent / str(extra)).resolve()
+    loaded = read_yaml(sub_path)
+    if isinstance(loaded, dict):
+        loaded = loaded.get("subscribers", [])
+    if not isinstance(loaded, list):
+        raise ConfigError(str(sub_path), ["expected a list of subscribers (or subscribers: [...])"])
+    return {**doc, "subscribers": list(doc.get("subscribers") or []) + loaded}
+
+
+def _resolved(config: Config, path: Path) -> Config:
+    base = path.parent.resolve()
+    db = config.database
+    if db.startswith("sqlite:///") and not db.startswith("sqlite:////") and ":memory:" not in db:
+        db = "sqlite:///" + str(base / db[len("sqlite:///"):])
+    sources = [s.model_copy(update={"path": base / s.path}) if s.path else s for s in config.sources]
+    return config.model_copy(update={"database": db, "sources": sources, "path": path.resolve()})

@@ -1,0 +1,117 @@
+"""Database tables (SQLModel). Schema changes go through Alembic (digest/migrations)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Store in UTC; naive input is taken to be UTC already."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Always hand back an aware UTC datetime."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class Paper(SQLModel, table=True):
+    """One paper, whatever sources reported it; `canonical_id` is unique."""
+
+    __tablename__ = "papers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    canonical_id: str = Field(max_length=120, unique=True, index=True)
+    arxiv_id: str | None = Field(default=None, max_length=40, index=True)
+    doi: str | None = Field(default=None, max_length=200, index=True)
+    version: int = 1
+    title: str = Field(sa_type=Text)
+    abstract: str = Field(default="", sa_type=Text)
+    authors: list[str] = Field(default_factory=list, sa_type=JSON)
+    categories: list[str] = Field(default_factory=list, sa_type=JSON)
+    published: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    updated: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    url: str | None = Field(default=None, sa_type=Text)
+    pdf_url: str | None = Field(default=None, sa_type=Text)
+    comment: str | None = Field(default=None, sa_type=Text)
+    signals: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    first_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Sighting(SQLModel, table=True):
+    """Which source saw which paper, with that source's own signals (e.g. HF upvotes)."""
+
+    __tablename__ = "sightings"
+    __table_args__ = (UniqueConstraint("paper_id", "source", name="uq_sightings_paper_source"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    paper_id: int = Field(sa_column=Column(Integer, ForeignKey("papers.id", ondelete="CASCADE"),
+                                           nullable=False, index=True))
+    source: str = Field(max_length=64, index=True)
+    version: int = 1
+    signals: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    first_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Feed(SQLModel, table=True):
+    """Polling state of one configured source; backoff is data, not a sleeping loop."""
+
+    __tablename__ = "feeds"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True, index=True)
+    type: str = Field(max_length=20)
+    url: str | None = Field(default=None, sa_type=Text)
+    etag: str | None = Field(default=None, sa_type=Text)
+    last_modified: str | None = Field(default=None, sa_type=Text)
+    next_check_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_polled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_success_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_status: str | None = Field(default=None, max_length=40)
+    error_count: int = 0
+    last_error: str | None = Field(default=None, sa_type=Text)
+
+
+class Subscriber(SQLModel, table=True):
+    """A person who gets digests, from the config file or the web."""
+
+    __tablename__ = "subscribers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True, index=True)
+    name: str | None = Field(default=None, max_length=100)
+    origin: str = Field(default="config", max_length=10)
+    status: str = Field(default="active", max_length=20)
+    timezone: str = Field(default="UTC", max_length=64)
+    send_at: str = Field(default="07:00", max_length=5)
+    cadence: str = Field(default="daily", max_length=10)
+    interests: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    last_digest_date: date | None = None
+    token_nonce: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

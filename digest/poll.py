@@ -1,0 +1,169 @@
+"""Poll sources: fetch -> parse -> store, each feed failing alone, state saved in `finally`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from digest.config import Config, FetchConfig, SourceConfig
+from digest.db import session_scope
+from digest.errors import DigestError, FetchError, ParseError
+from digest.fetch import Fetcher
+from digest.ingest import SourceBodies, fetch_source
+from digest.models import Feed, utcnow
+from digest.sources import PARSERS
+from digest.store import upsert_papers
+from digest.text import one_line
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL_MINUTES = {"arxiv_rss": 360, "arxiv_api": 720, "hf_daily": 180,
+                            "rss": 60, "jsonl": 1440}
+
+
+@dataclass
+class PollReport:
+    """What polling one source did, for the `digest poll` table and --json."""
+
+    source: str
+    type: str
+    status: str = "skipped"
+    parsed: int = 0
+    new: int = 0
+    updated: int = 0
+    error: str | None = None
+    next_check_at: datetime | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (datetimes as ISO strings)."""
+        out = asdict(self)
+        out["next_check_at"] = self.next_check_at.isoformat() if self.next_check_at else None
+        return out
+
+
+def sync_feeds(session: Session, sources: list[SourceConfig]) -> dict[str, Feed]:
+    """Make sure every configured source has a feed row; return them by name."""
+    feeds = {f.name: f for f in session.exec(select(Feed)).all()}
+    for src in sources:
+        url = str(src.url) if src.url else (str(src.path) if src.path else None)
+        feed = feeds.get(src.name)
+        if feed is None:
+            feed = feeds[src.name] = Feed(name=src.name, type=src.type, url=url)
+        elif feed.type != src.type or feed.url != url:  # source edited: forget validators
+            feed.type, feed.url, feed.etag, feed.last_modified = src.type, url, None, None
+        session.add(feed)
+    session.flush()
+    return feeds
+
+
+def due_feeds(session: Session, sources: list[SourceConfig], now: datetime) -> list[SourceConfig]:
+    """Enabled sources whose `next_check_at` has come (or that were never polled)."""
+    feeds = sync_feeds(session, sources)
+    return [s for s in sources if s.enabled and
+            (feeds[s.name].next_check_at is None or feeds[s.name].next_check_at <= now)]
+
+
+async def poll_sources(config: Config, engine: Engine, *, force: bool = False,
+                       now: datetime | None = None, names: list[str] | None = None,
+                       fetcher: Fetcher | None = None) -> list[PollReport]:
+    """Poll every due source once (all enabled ones with `force`), concurrently."""
+    now = now or utcnow()
+    sources = [s for s in config.sources if names is None or s.name in names]
+    with session_scope(engine) as session:
+        chosen = [s for s in sources if s.enabled] if force else due_feeds(session, sources, now)
+        if force:
+            sync_feeds(session, sources)
+    if not chosen:
+        return []
+    if fetcher is not None:
+        return list(await asyncio.gather(*(poll_source(s, engine, fetcher, config.fetch, now)
+                                           for s in chosen)))
+    async with Fetcher(config.fetch) as shared:
+        return list(await asyncio.gather(*(poll_source(s, engine, shared, config.fetch, now)
+                                           for s in chosen)))
+
+
+async def poll_source(src: SourceConfig, engine: Engine, fetcher: Fetcher,
+                      fetch_cfg: FetchConfig, now: datetime) -> PollReport:
+    """Fetch, parse and store one source; its feed row records the outcome either way."""
+    report = PollReport(src.name, src.type)
+    with session_scope(engine) as session:
+        feed = session.exec(select(Feed).where(Feed.name == src.name)).one()
+    retry_after: float | None = None
+    try:
+        got = await fetch_source(src, fetcher, feed.etag, feed.last_modified)
+        report.status = got.status
+        if got.bodies:
+            _store(src, got, engine, now, report)
+        feed.etag, feed.last_modified = got.etag or feed.etag, got.last_modified or feed.last_modified
+    except Exception as exc:  # each feed fails alone; bugs are logged with a traceback
+        report.status, report.error = _describe_failure(src, exc)
+        retry_after = exc.retry_after if isinstance(exc, FetchError) else None
+        log.warning("source %s failed: %s", src.name, report.error,
+                    exc_info=not isinstance(exc, DigestError))
+    finally:
+        _save_feed_state(engine, feed, report, now, fetch_cfg, src, retry_after)
+    return report
+
+
+def _store(src: SourceConfig, got: SourceBodies, engine: Engine, now: datetime,
+           report: PollReport) -> None:
+    parse = PARSERS[src.type]
+    records = [rec for body in got.bodies for rec in parse(body)]
+    for rec in records:
+        rec.source = src.name
+    report.parsed = len(records)
+    with session_scope(engine) as session:
+        result = upsert_papers(session, src.name, records, now)
+    report.new, report.updated = len(result.new), len(result.updated)
+
+
+def _describe_failure(src: SourceConfig, exc: BaseException) -> tuple[str, str]:
+    status = str(exc.status) if isinstance(exc, FetchError) and exc.status else "error"
+    if isinstance(exc, FetchError) and exc.body:  # e.g. the arXiv API's HTTP 400 error feed
+        try:
+            PARSERS[src.type](exc.body)
+        except ParseError as parsed:
+            return status, f"{exc.message}: {parsed.message}"
+        except Exception:  # noqa: S110 - the HTTP error is the message then
+            pass
+    message = str(exc) if isinstance(exc, DigestError) else f"internal error: {exc!r}"
+    return status, one_line(message, 500)
+
+
+def _save_feed_state(engine: Engine, feed: Feed, report: PollReport, now: datetime,
+                     cfg: FetchConfig, src: SourceConfig, retry_after: float | None) -> None:
+    feed.last_polled_at, feed.last_status = now, report.status
+    if report.error is None:
+        feed.error_count, feed.last_error, feed.last_success_at = 0, None, now
+        feed.next_check_at = now + timedelta(minutes=interval_minutes(src))
+    else:
+        feed.error_count += 1
+        feed.last_error = report.error
+        feed.next_check_at = now + timedelta(seconds=error_backoff(feed.error_count, cfg,
+                                                                   retry_after))
+    report.next_check_at = feed.next_check_at
+    with session_scope(engine) as session:
+        session.merge(feed)
+
+
+def interval_minutes(src: SourceConfig) -> int:
+    """Minutes between polls of a healthy source: its schedule, or its type's default."""
+    if src.schedule and src.schedule.every_minutes:
+        return src.schedule.every_minutes
+    return DEFAULT_INTERVAL_MINUTES[src.type]
+
+
+def error_backoff(error_count: int, cfg: FetchConfig, retry_after: float | None) -> float:
+    """Seconds until a failing feed is tried again: Retry-After, else 2^n minutes with jitter."""
+    cap = cfg.error_backoff_max_hours * 3600
+    if retry_after is not None:
+        return min(max(retry_after, 1.0), cap)
+    return min(cap, 60 * 2 ** min(error_count - 1, 20)) * random.uniform(0.9, 1.1)

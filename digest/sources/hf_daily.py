@@ -1,0 +1,92 @@
+"""Hugging Face daily / trending papers (`/api/daily_papers` JSON); every field optional."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from digest.errors import ParseError
+from digest.ids import normalize_arxiv_id, split_arxiv_id
+from digest.records import PaperRecord
+from digest.sources._xml import parse_date
+from digest.text import MAX_AUTHORS, author_name, one_line, paragraph
+
+DEFAULT_URL = "https://huggingface.co/api/daily_papers"
+
+
+def daily_url(base: str, day: date | None = None, sort: str = "date", limit: int = 100) -> str:
+    """URL of one day's list (or of the trending list when `sort` is 'trending')."""
+    params: dict[str, Any] = {"limit": limit}
+    if sort == "trending":
+        params["sort"] = "trending"
+    elif day is not None:
+        params["date"] = day.isoformat()
+    return base + ("&" if "?" in base else "?") + urlencode(params)
+
+
+def parse(data: bytes) -> list[PaperRecord]:
+    """Parse a daily-papers JSON array into records carrying HF signals."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ParseError(f"Hugging Face papers: not JSON ({exc})",
+                         "check the source URL points at /api/daily_papers") from exc
+    items = doc.get("papers", doc.get("data")) if isinstance(doc, dict) else doc
+    if not isinstance(items, list):
+        raise ParseError("Hugging Face papers: expected a JSON list of papers",
+                         "check the source URL points at /api/daily_papers")
+    return [r for r in (_from_item(i) for i in items) if r is not None]
+
+
+def _from_item(item: Any) -> PaperRecord | None:
+    if not isinstance(item, dict):
+        return None
+    paper = item.get("paper") if isinstance(item.get("paper"), dict) else item
+    raw_id = str(paper.get("id") or "")
+    found = split_arxiv_id(raw_id)
+    if not found or not paper.get("title"):
+        return None
+    arxiv_id = normalize_arxiv_id(found[0])
+    authors = [author_name(str(a.get("name", ""))) for a in paper.get("authors") or []
+               if isinstance(a, dict) and a.get("name")]
+    return PaperRecord(
+        canonical_id=arxiv_id, arxiv_id=arxiv_id, version=found[1] or 1,
+        title=one_line(str(paper.get("title"))),
+        abstract=paragraph(str(paper.get("summary") or item.get("summary") or "")),
+        authors=authors[:MAX_AUTHORS],
+        published=parse_date(str(paper.get("publishedAt") or item.get("publishedAt") or "")),
+        url=f"https://arxiv.org/abs/{arxiv_id}", pdf_url=f"https://arxiv.org/pdf/{arxiv_id}",
+        signals=_signals(item, paper, arxiv_id),
+    )
+
+
+def _signals(item: dict[str, Any], paper: dict[str, Any], arxiv_id: str) -> dict[str, Any]:
+    keywords = paper.get("ai_keywords")
+    signals: dict[str, Any] = {
+        "hf_upvotes": _int(paper.get("upvotes")),
+        "hf_comments": _int(item.get("numComments")),
+        "ai_summary": one_line(str(paper["ai_summary"]), 1000) if paper.get("ai_summary") else None,
+        "ai_keywords": [one_line(str(k), 80) for k in keywords][:30]
+        if isinstance(keywords, list) else None,
+        "github_repo": _https(paper.get("githubRepo")),
+        "github_stars": _int(paper.get("githubStars")),
+        "project_page": _https(paper.get("projectPage")),
+        "hf_url": f"https://huggingface.co/papers/{arxiv_id}",
+        "hf_day": str(paper.get("submittedOnDailyAt") or "")[:10] or None,
+    }
+    return {k: v for k, v in signals.items() if v is not None}
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _https(value: Any) -> str | None:
+    """Keep only http(s) links, so a feed cannot smuggle `javascript:` into an email."""
+    text = one_line(str(value or ""), 500)
+    return text if text.startswith(("https://", "http://")) else None

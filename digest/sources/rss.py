@@ -1,0 +1,86 @@
+"""Any RSS 2.0 / Atom feed (bioRxiv, journals, lab blogs) via feedparser."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import UTC, datetime
+from typing import Any
+
+import re
+
+import feedparser
+
+from digest.errors import ParseError
+from digest.ids import arxiv_id_in_url, canonical_id, normalize_doi, split_arxiv_id
+from digest.records import PaperRecord
+from digest.text import MAX_AUTHORS, author_name, html_to_text, one_line, paragraph
+
+_BARE_ID = re.compile(r"/(\d{4}\.\d{4,5})(?:v(\d+))?/?$")
+
+
+def parse(data: bytes) -> list[PaperRecord]:
+    """Parse a generic feed; papers are keyed by DOI, an arXiv id in a link, or a hash."""
+    feed = feedparser.parse(data, sanitize_html=True, resolve_relative_uris=False)
+    if feed.bozo and not feed.entries:
+        raise ParseError(f"RSS: not a readable feed ({feed.get('bozo_exception')})",
+                         "check that the URL points at an RSS or Atom feed")
+    if not feed.entries and not feed.get("feed"):
+        raise ParseError("RSS: no feed found in the response",
+                         "check that the URL points at an RSS or Atom feed")
+    return [r for r in (_from_entry(e) for e in feed.entries) if r is not None]
+
+
+def _from_entry(entry: Any) -> PaperRecord | None:
+    title = one_line(html_to_text(entry.get("title", "")))
+    link = str(entry.get("link", ""))
+    if not title:
+        return None
+    arxiv = _find_arxiv(entry, link)
+    doi = _find_doi(entry, link)
+    abstract = html_to_text(entry.get("summary", "") or _content(entry))
+    return PaperRecord(
+        canonical_id=canonical_id(arxiv[0] if arxiv else None, doi, title, link or None),
+        arxiv_id=arxiv[0] if arxiv else None, version=(arxiv[1] if arxiv else None) or 1,
+        title=title, abstract=paragraph(abstract), authors=_authors(entry),
+        categories=[one_line(t.get("term", ""), 80) for t in entry.get("tags", [])
+                    if t.get("term")][:20],
+        doi=doi, published=_date(entry), url=link if link.startswith("http") else None,
+    )
+
+
+def _content(entry: Any) -> str:
+    content = entry.get("content") or []
+    return str(content[0].get("value", "")) if content else ""
+
+
+def _find_arxiv(entry: Any, link: str) -> tuple[str, int | None] | None:
+    for candidate in [link, entry.get("id", "")] + [x.get("href", "") for x in entry.get("links", [])]:
+        found = arxiv_id_in_url(str(candidate))
+        if found:
+            return found
+    guid = str(entry.get("id", ""))
+    if guid.lower().startswith(("arxiv:", "oai:arxiv")):
+        return split_arxiv_id(guid)
+    tail = _BARE_ID.search(link)  # aggregators such as tldr.takara.ai/p/2604.26238
+    return (tail.group(1), int(tail.group(2)) if tail.group(2) else None) if tail else None
+
+
+def _find_doi(entry: Any, link: str) -> str | None:
+    for key in ("prism_doi", "dc_identifier", "id"):
+        doi = normalize_doi(str(entry.get(key, "")))
+        if doi:
+            return doi
+    return normalize_doi(link) if "doi" in link.lower() else None
+
+
+def _authors(entry: Any) -> list[str]:
+    names = [a.get("name", "") for a in entry.get("authors", []) if isinstance(a, dict)]
+    if len(names) == 1 and "," in names[0]:
+        names = names[0].split(",")
+    cleaned = (author_name(n) for n in names)
+    return [n for n in cleaned if n][:MAX_AUTHORS]
+
+
+def _date(entry: Any) -> datetime | None:
+    parsed = entry.get("published_parsed") or entry.get("updated_parsed")
+    return datetime.fromtimestamp(calendar.timegm(parsed), UTC) if parsed else None

@@ -1,0 +1,85 @@
+"""Text clean-up shared by parsers and renderers: whitespace, TeX accents, HTML, limits."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import html2text
+from pylatexenc.latex2text import LatexNodes2Text
+
+MAX_TITLE = 500
+MAX_ABSTRACT = 10_000
+MAX_AUTHORS = 300
+MAX_AUTHOR = 200
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
+_TEX_HINT = re.compile(r"[\\{}$]")
+
+
+def one_line(text: str | None, limit: int = MAX_TITLE) -> str:
+    """Collapse all whitespace (CR/LF included) to single spaces, drop controls, cut to `limit`."""
+    text = _CONTROL.sub(" ", text or "")
+    text = " ".join(text.split())
+    return cut(text, limit)
+
+
+def paragraph(text: str | None, limit: int = MAX_ABSTRACT) -> str:
+    """Normalise an abstract: unwrap hard line breaks, keep blank-line paragraphs, cut."""
+    text = _CONTROL.sub(" ", (text or "").replace("\r\n", "\n").replace("\r", "\n"))
+    paras = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text)]
+    return cut("\n\n".join(p for p in paras if p), limit)
+
+
+def cut(text: str, limit: int) -> str:
+    """Shorten `text` to at most `limit` characters, at a word boundary, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    if " " in head[limit // 2 :]:
+        head = head.rsplit(" ", 1)[0]
+    return head.rstrip() + "…"
+
+
+@lru_cache(maxsize=1)
+def _latex() -> LatexNodes2Text:
+    return LatexNodes2Text(math_mode="verbatim", strict_latex_spaces=True)
+
+
+def tex_to_unicode(text: str) -> str:
+    """Turn TeX accents and macros into letters: `Gelp\\'i` -> `Gelpí`, `H{\\o}eg` -> `Høeg`."""
+    if not _TEX_HINT.search(text):
+        return text
+    try:
+        out = _latex().latex_to_text(text)
+    except Exception:  # pylatexenc is lenient, but never let a name break a feed
+        return text
+    return unicodedata.normalize("NFC", out)
+
+
+def author_name(raw: str) -> str:
+    """Clean one author name: TeX accents to letters, whitespace collapsed, length capped."""
+    return one_line(tex_to_unicode(raw), MAX_AUTHOR)
+
+
+def split_authors(raw: str) -> list[str]:
+    """Split arXiv's comma-separated `dc:creator` into clean names, dropping empty ones."""
+    names = (author_name(part) for part in raw.split(","))
+    return [n for n in names if n][:MAX_AUTHORS]
+
+
+@lru_cache(maxsize=1)
+def _html2text() -> html2text.HTML2Text:
+    conv = html2text.HTML2Text()
+    conv.ignore_images = True
+    conv.ignore_links = True
+    conv.ignore_emphasis = True
+    conv.body_width = 0
+    return conv
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of an HTML fragment (feed descriptions), markup dropped."""
+    if "<" not in html and "&" not in html:
+        return html
+    return _html2text().handle(html).strip()
