@@ -52,8 +52,9 @@ def normalize_doi(text: str) -> str | None:
 
 def content_hash(title: str, url: str | None = None) -> str:
     """Last-resort id: a hash of the normalised title (and link) for papers with no id."""
-    folded = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
-    key = " ".join(re.findall(r"[a-z0-9]+", folded)) + "|" + (url or "")
+    folded = unicodedata.normalize("NFKD", title.upper()).casefold()
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    key = " ".join(re.findall(r"[^\W_]+", folded)) + "|" + (url or "")
     return "sha1:" + hashlib.sha1(key.encode()).hexdigest()[:20]
 
 

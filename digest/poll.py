@@ -66,8 +66,11 @@ def sync_feeds(session: Session, sources: list[SourceConfig]) -> dict[str, Feed]
 def due_feeds(session: Session, sources: list[SourceConfig], now: datetime) -> list[SourceConfig]:
     """Enabled sources whose `next_check_at` has come (or that were never polled)."""
     feeds = sync_feeds(session, sources)
-    return [s for s in sources if s.enabled and
-            (feeds[s.name].next_check_at is None or feeds[s.name].next_check_at <= now)]
+
+    def due(when: datetime | None) -> bool:
+        return when is None or when <= now
+
+    return [s for s in sources if s.enabled and due(feeds[s.name].next_check_at)]
 
 
 async def poll_sources(config: Config, engine: Engine, *, force: bool = False,
@@ -132,7 +135,7 @@ def _describe_failure(src: SourceConfig, exc: BaseException) -> tuple[str, str]:
             PARSERS[src.type](exc.body)
         except ParseError as parsed:
             return status, f"{exc.message}: {parsed.message}"
-        except Exception:  # noqa: S110 - the HTTP error is the message then
+        except Exception:
             pass
     message = str(exc) if isinstance(exc, DigestError) else f"internal error: {exc!r}"
     return status, one_line(message, 500)

@@ -15,6 +15,8 @@ from digest.models import Paper, Sighting, utcnow
 from digest.records import PaperRecord
 
 CHUNK = 500
+PAPERS: Table = Paper.__table__  # type: ignore[attr-defined]
+SIGHTINGS: Table = Sighting.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -77,7 +79,7 @@ def _upsert_chunk(session: Session, chunk: Sequence[PaperRecord], now: datetime,
                 session.exec(select(Paper).where(col(Paper.canonical_id).in_(ids))).all()}
     fresh = [_row_values(r, now) for r in chunk if r.canonical_id not in existing]
     if fresh:
-        session.execute(_insert_ignore(session, Paper.__table__), fresh)  # type: ignore[arg-type]
+        session.execute(_insert_ignore(session, PAPERS), fresh)
         result.new.extend(v["canonical_id"] for v in fresh)
     for rec in chunk:
         paper = existing.get(rec.canonical_id)
@@ -137,7 +139,7 @@ def _record_sightings(session: Session, source: str, items: Sequence[PaperRecord
                       now: datetime) -> None:
     if not source or not items:
         return
-    ids = {}
+    ids: dict[str, int | None] = {}
     for start in range(0, len(items), CHUNK):
         keys = [r.canonical_id for r in items[start:start + CHUNK]]
         ids.update(session.exec(select(Paper.canonical_id, Paper.id)
@@ -147,7 +149,7 @@ def _record_sightings(session: Session, source: str, items: Sequence[PaperRecord
             for r in items if r.canonical_id in ids]
     dialect = session.get_bind().dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(Sighting.__table__)
+    stmt = module.insert(SIGHTINGS)
     stmt = stmt.on_conflict_do_update(
         index_elements=["paper_id", "source"],
         set_={"version": stmt.excluded.version, "signals": stmt.excluded.signals,

@@ -22,7 +22,7 @@ NS = {
 def parse_xml(data: bytes, what: str) -> Element:
     """Parse untrusted XML (no entities, no DTD tricks) or raise ParseError naming `what`."""
     try:
-        return fromstring(data, forbid_dtd=False, forbid_entities=True)  # type: ignore[no-any-return]
+        return fromstring(data, forbid_dtd=False, forbid_entities=True)
     except DefusedXmlException as exc:
         raise ParseError(f"{what}: refused unsafe XML ({exc.__class__.__name__})",
                          "the server sent entity or DTD tricks; check the feed URL") from exc

@@ -43,7 +43,8 @@ def parse(data: bytes) -> list[PaperRecord]:
 def _from_item(item: Any) -> PaperRecord | None:
     if not isinstance(item, dict):
         return None
-    paper = item.get("paper") if isinstance(item.get("paper"), dict) else item
+    nested = item.get("paper")
+    paper: dict[str, Any] = nested if isinstance(nested, dict) else item
     raw_id = str(paper.get("id") or "")
     found = split_arxiv_id(raw_id)
     if not found or not paper.get("title"):

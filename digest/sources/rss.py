@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import calendar
+import re
 from datetime import UTC, datetime
 from typing import Any
-
-import re
 
 import feedparser
 

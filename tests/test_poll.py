@@ -1,0 +1,179 @@
+"""`digest poll` end to end: a loopback server serving real captures, a real database."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlmodel import Session, select
+
+from digest.cli import main
+from digest.config import load_config
+from digest.db import open_database
+from digest.models import Feed, Paper, utcnow
+from digest.poll import poll_sources
+from digest.sources import PARSERS
+from tests.conftest import read_data
+from tests.factories import API_100, HF_DAY, RSS_4
+from tests.feedserver import FeedServer, Reply
+
+ATOM = "arxiv_atomfeed_cs.AI_2025-08-20.atom.xml"
+TLDR = "other/takara_tldr_daily_papers_rss_2026-04-30.xml"
+
+
+def write_config(tmp_path: Path, db_url: str, sources: list[dict[str, Any]], **extra: Any) -> Path:
+    """A config file pointing at the loopback server, fast retries, no politeness delay."""
+    doc = {"database": db_url, "sources": sources,
+           "fetch": {"retries": 1, "backoff_seconds": 0.01, "max_retry_wait_seconds": 1,
+                     "polite_hosts": {}, "max_body_bytes": 1_000_000, "timeout_seconds": 5},
+           **extra}
+    path = tmp_path / "digest.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def run_poll(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> list[dict[str, Any]]:
+    assert main(["poll", "-c", str(config), "--json", *args]) == 0
+    reports: list[dict[str, Any]] = json.loads(capsys.readouterr().out)
+    return reports
+
+
+def good_sources(server: FeedServer) -> list[dict[str, Any]]:
+    return [
+        {"name": "arxiv-rss", "type": "arxiv_rss", "url": server.serve("/rss", Reply(read_data(RSS_4)))},
+        {"name": "arxiv-atom", "type": "arxiv_rss", "url": server.serve("/atom", Reply(read_data(ATOM)))},
+        {"name": "arxiv-api", "type": "arxiv_api", "query": "all:testing", "max_results": 100,
+         "url": server.serve("/api/query", Reply(read_data(API_100)))},
+        {"name": "hf", "type": "hf_daily",
+         "url": server.serve("/api/daily_papers", Reply(read_data(HF_DAY)))},
+        {"name": "tldr", "type": "rss", "url": server.serve("/tldr", Reply(read_data(TLDR)))},
+    ]
+
+
+def expected_ids() -> set[str]:
+    ids = set()
+    for name, kind in ((RSS_4, "arxiv_rss"), (ATOM, "arxiv_rss"), (API_100, "arxiv_api"),
+                       (HF_DAY, "hf_daily"), (TLDR, "rss")):
+        ids |= {p.canonical_id for p in PARSERS[kind](read_data(name))}
+    return ids
+
+
+def stored_ids(db_url: str) -> list[str]:
+    with Session(open_database(db_url)) as s:
+        return list(s.exec(select(Paper.canonical_id)).all())
+
+
+def test_first_poll_stores_each_paper_once_second_gets_304s(
+        tmp_path: Path, db_url: str, feed_server: FeedServer,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, db_url, good_sources(feed_server))
+    first = run_poll(capsys, config)
+    assert all(r["status"] == "200" and r["error"] is None for r in first)
+    ids = stored_ids(db_url)
+    assert sorted(ids) == sorted(expected_ids())
+    assert sum(r["new"] for r in first) == len(ids)
+
+    second = run_poll(capsys, config, "--force")
+    assert [r["status"] for r in second] == ["304"] * 5
+    assert sum(r["new"] + r["updated"] + r["parsed"] for r in second) == 0
+    assert len(stored_ids(db_url)) == len(ids)
+    assert all("If-None-Match" in feed_server.hits_for(p)[-1].headers
+               for p in ("/rss", "/atom", "/api/query", "/api/daily_papers", "/tldr"))
+
+
+def test_not_due_sources_are_skipped(tmp_path: Path, db_url: str, feed_server: FeedServer,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, db_url, good_sources(feed_server)[:1])
+    run_poll(capsys, config)
+    assert run_poll(capsys, config) == []
+    assert len(feed_server.hits_for("/rss")) == 1
+
+
+def test_broken_feeds_fail_alone_and_back_off(tmp_path: Path, db_url: str,
+                                              feed_server: FeedServer,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    sources = [*good_sources(feed_server)[:1],
+        {"name": "down", "type": "rss", "url": feed_server.serve("/500", Reply(status=500))},
+        {"name": "limited", "type": "rss",
+         "url": feed_server.serve("/429", Reply(status=429, headers={"Retry-After": "120"}))},
+        {"name": "garbage", "type": "arxiv_rss",
+         "url": feed_server.serve("/garbage", Reply(b"\x89PNG\r\n\x1a\n\x00\x00garbage"))},
+        {"name": "huge", "type": "rss",
+         "url": feed_server.serve("/huge", Reply(b"<rss>" + b"x" * 2_000_000))},
+    ]
+    config = write_config(tmp_path, db_url, sources)
+    reports = {r["source"]: r for r in run_poll(capsys, config)}
+    assert reports["arxiv-rss"]["new"] == 4 and reports["arxiv-rss"]["error"] is None
+    assert reports["down"]["status"] == "500" and "HTTP 500" in reports["down"]["error"]
+    assert reports["limited"]["status"] == "429"
+    assert "not well-formed" in reports["garbage"]["error"]
+    assert "larger than" in reports["huge"]["error"]
+    assert len(feed_server.hits_for("/500")) == 2  # one capped retry
+
+    with Session(open_database(db_url)) as s:
+        feeds = {f.name: f for f in s.exec(select(Feed)).all()}
+    now = utcnow()
+    for name in ("down", "limited", "garbage", "huge"):
+        assert feeds[name].error_count == 1 and feeds[name].last_error
+        assert feeds[name].next_check_at is not None and feeds[name].next_check_at > now
+    wait = (feeds["limited"].next_check_at - now).total_seconds()  # type: ignore[operator]
+    assert 100 < wait <= 121  # Retry-After honoured
+    assert feeds["arxiv-rss"].error_count == 0
+
+
+async def test_failing_feed_backs_off_further_then_recovers(
+        tmp_path: Path, db_url: str, feed_server: FeedServer) -> None:
+    url = feed_server.serve("/flaky", Reply(status=503), Reply(status=503), Reply(status=503),
+                            Reply(status=503), Reply(read_data(RSS_4)))
+    config = load_config(write_config(tmp_path, db_url, [
+        {"name": "flaky", "type": "arxiv_rss", "url": url}]))
+    engine = open_database(config.database)
+    now, delays = utcnow(), []
+    for _ in range(2):
+        report = (await poll_sources(config, engine, now=now))[0]
+        assert report.error and report.next_check_at
+        delays.append((report.next_check_at - now).total_seconds())
+        assert await poll_sources(config, engine, now=now + timedelta(seconds=1)) == []
+        now = report.next_check_at + timedelta(seconds=1)
+    assert delays[1] > delays[0] * 1.5
+    report = (await poll_sources(config, engine, now=now))[0]
+    assert report.error is None and report.new == 4
+    with Session(engine) as s:
+        feed = s.exec(select(Feed)).one()
+    assert feed.error_count == 0 and feed.last_error is None
+
+
+def test_arxiv_api_pages_until_max_results(tmp_path: Path, db_url: str, feed_server: FeedServer,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    page2 = json.loads(read_data("arxiv_api_recordings/q_testing_s10_m10_34e56e15aaac.json"))["body"]
+    url = feed_server.serve("/api/query", Reply(read_data(API_100)), Reply(page2.encode()))
+    config = write_config(tmp_path, db_url, [{"name": "q", "type": "arxiv_api", "query": "testing",
+                                              "max_results": 110, "url": url}])
+    report = run_poll(capsys, config)[0]
+    queries = [h.query for h in feed_server.hits_for("/api/query")]
+    assert len(queries) == 2 and "start=0" in queries[0] and "start=100" in queries[1]
+    assert "max_results=10" in queries[1]
+    assert report["parsed"] == 110
+
+
+def test_arxiv_api_400_reports_arxivs_message(tmp_path: Path, db_url: str,
+                                              feed_server: FeedServer,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    rec = json.loads(read_data("arxiv_api_recordings/id_abc_s0_m100_b79c8dcf6bc3.json"))
+    url = feed_server.serve("/api/query", Reply(rec["body"].encode(), status=400))
+    config = write_config(tmp_path, db_url, [{"name": "q", "type": "arxiv_api", "query": "id:abc",
+                                              "url": url}])
+    report = run_poll(capsys, config)[0]
+    assert report["status"] == "400" and "incorrect id format for abc" in report["error"]
+
+
+def test_human_table_names_each_source(tmp_path: Path, feed_server: FeedServer,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, f"sqlite:///{tmp_path}/t.db", good_sources(feed_server)[:2])
+    assert main(["poll", "-c", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "arxiv-rss" in out and "arxiv-atom" in out and "new" in out

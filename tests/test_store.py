@@ -1,0 +1,100 @@
+"""One paper, one row — on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from digest.db import migrate, session_scope
+from digest.models import Paper, Sighting
+from digest.sources import arxiv_api, arxiv_rss, hf_daily
+from digest.store import upsert_papers
+from tests.conftest import read_data
+from tests.factories import API_100, RSS_4, hf_feed_with, record, rss_feed_with
+
+
+def papers(engine: Engine) -> list[Paper]:
+    with Session(engine) as s:
+        return list(s.exec(select(Paper)).all())
+
+
+def test_rss_v1_api_v2_and_hf_become_one_row(engine: Engine) -> None:
+    api_papers = arxiv_api.parse(read_data(API_100))
+    target = next(p for p in api_papers if p.version >= 2)
+    with session_scope(engine) as s:
+        first = upsert_papers(s, "arxiv-rss", arxiv_rss.parse(rss_feed_with(target.canonical_id, 1)))
+        upsert_papers(s, "arxiv-api", api_papers)
+        hf = upsert_papers(s, "hf", hf_daily.parse(hf_feed_with(target.canonical_id, 42)))
+    assert target.canonical_id in first.new
+    assert target.canonical_id in hf.updated and target.canonical_id not in hf.new
+    rows = [p for p in papers(engine) if p.canonical_id == target.canonical_id]
+    assert len(rows) == 1
+    row = rows[0]
+    assert row.version == target.version and row.title == target.title != "An early title"
+    assert row.signals["hf_upvotes"] == 42
+    with Session(engine) as s:
+        sources = {x.source for x in s.exec(select(Sighting).where(Sighting.paper_id == row.id))}
+    assert sources == {"arxiv-rss", "arxiv-api", "hf"}
+
+
+def test_older_version_never_overwrites_newer(engine: Engine) -> None:
+    with session_scope(engine) as s:
+        upsert_papers(s, "a", [record("2601.00001", version=3, title="v3 title")])
+        result = upsert_papers(s, "b", [record("2601.00001", version=1, title="v1 title")])
+    assert result.new == [] and papers(engine)[0].title == "v3 title"
+
+
+def test_cross_listed_twice_in_one_feed_is_one_row(engine: Engine) -> None:
+    recs = [record("2601.00002", categories=["cs.AI"]), record("2601.00002", categories=["cs.CL"])]
+    with session_scope(engine) as s:
+        result = upsert_papers(s, "feed", recs)
+    assert result.new == ["2601.00002"] and result.seen == 1
+    assert sorted(papers(engine)[0].categories) == ["cs.AI", "cs.CL"]
+
+
+def test_same_feed_twice_stores_nothing_new(engine: Engine) -> None:
+    with session_scope(engine) as s:
+        assert len(upsert_papers(s, "rss", arxiv_rss.parse(read_data(RSS_4))).new) == 4
+        again = upsert_papers(s, "rss", arxiv_rss.parse(read_data(RSS_4)))
+    assert again.new == [] and again.updated == [] and len(papers(engine)) == 4
+
+
+def test_growing_upvotes_are_refreshed(engine: Engine) -> None:
+    with session_scope(engine) as s:
+        upsert_papers(s, "hf", hf_daily.parse(hf_feed_with("2606.00467", 3)))
+        later = upsert_papers(s, "hf", hf_daily.parse(hf_feed_with("2606.00467", 17)))
+    assert later.updated == ["2606.00467"]
+    row = next(p for p in papers(engine) if p.canonical_id == "2606.00467")
+    assert row.signals["hf_upvotes"] == 17
+    with Session(engine) as s:
+        sighting = s.exec(select(Sighting).where(Sighting.paper_id == row.id)).one()
+    assert sighting.signals["hf_upvotes"] == 17
+
+
+def test_doi_only_record_joins_the_arxiv_row(engine: Engine) -> None:
+    with session_scope(engine) as s:
+        upsert_papers(s, "arxiv", [record("2205.06398", doi="10.1093/bioinformatics/btac431")])
+        result = upsert_papers(s, "journal", [record("doi:10.1093/bioinformatics/btac431",
+                                                     arxiv_id=None,
+                                                     doi="10.1093/bioinformatics/btac431")])
+    assert result.new == [] and len(papers(engine)) == 1
+
+
+def test_first_seen_and_published_are_timezone_aware(engine: Engine) -> None:
+    with session_scope(engine) as s:
+        upsert_papers(s, "rss", arxiv_rss.parse(read_data(RSS_4)))
+    row = papers(engine)[0]
+    assert row.first_seen_at.tzinfo is not None and row.published is not None
+    assert row.published.utcoffset() is not None
+    assert row.published.isoformat() == "2026-09-24T04:00:00+00:00"
+
+
+def test_migrations_match_the_models_and_rerun_safely(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    migrate(engine)  # second run is a no-op
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == []
