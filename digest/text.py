@@ -46,6 +46,7 @@ def _latex() -> LatexNodes2Text:
     return LatexNodes2Text(math_mode="verbatim", strict_latex_spaces=True)
 
 
+@lru_cache(maxsize=4096)
 def tex_to_unicode(text: str) -> str:
     """Turn TeX accents and macros into letters: `Gelp\\'i` -> `Gelpí`, `H{\\o}eg` -> `Høeg`."""
     if not _TEX_HINT.search(text):

@@ -1,0 +1,129 @@
+"""Ingest benchmark: a full-size rss.arxiv.org feed built from the real corpus.
+
+Prints parse and store throughput (items/s), peak RSS, and the time of a bare
+`feedparser.parse` of the same bytes, so our own overhead is visible.
+
+    .venv/bin/python bench/ingest.py [--corpus bench/data/2025-06-03.jsonl] [--db URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from email.utils import format_datetime
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import feedparser
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+from digest.db import open_database, session_scope  # noqa: E402
+from digest.sources import arxiv_rss  # noqa: E402
+from digest.store import upsert_papers  # noqa: E402
+from digest.text import tex_to_unicode  # noqa: E402
+
+HERE = Path(__file__).parent
+
+
+def build_feed(records: list[dict[str, Any]]) -> bytes:
+    """An RSS 2.0 document in the current rss.arxiv.org format, one item per record."""
+    day = format_datetime(datetime(2025, 6, 3, 4, 0, tzinfo=UTC))
+    items = []
+    for n, rec in enumerate(records):
+        arxiv_id = rec["url"].rsplit("/", 1)[-1]
+        kind = "new" if arxiv_id.startswith("2506") else ("replace" if n % 2 else "replace-cross")
+        version = 1 if kind == "new" else 2
+        items.append(f"""    <item>
+      <title>{escape(rec["title"])}</title>
+      <link>https://arxiv.org/abs/{arxiv_id}</link>
+      <description>arXiv:{arxiv_id}v{version} Announce Type: {kind} 
+Abstract: {escape(rec["abstract"])}</description>
+      <guid isPermaLink="false">oai:arXiv.org:{arxiv_id}v{version}</guid>
+      <category>cs.LG</category>
+      <category>cs.AI</category>
+      <pubDate>{day}</pubDate>
+      <arxiv:announce_type>{kind}</arxiv:announce_type>
+      <dc:rights>http://creativecommons.org/licenses/by/4.0/</dc:rights>
+      <dc:creator>{escape(", ".join(rec["authors"]))}</dc:creator>
+    </item>""")
+    head = f"""<?xml version='1.0' encoding='UTF-8'?>
+<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/" \
+xmlns:atom="http://www.w3.org/2005/Atom" xmlns:content="http://purl.org/rss/1.0/modules/content/" \
+version="2.0">
+  <channel>
+    <title>cs updates on arXiv.org</title>
+    <link>http://rss.arxiv.org/rss/cs</link>
+    <description>cs updates on the arXiv.org e-print archive.</description>
+    <language>en-us</language>
+    <lastBuildDate>{day}</lastBuildDate>
+    <pubDate>{day}</pubDate>
+"""
+    return (head + "\n".join(items) + "\n  </channel>\n</rss>\n").encode()
+
+
+def best_of(runs: int, fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Fastest wall time of `runs` calls, and the last result."""
+    best, result = float("inf"), None
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    """Build the feed, time parse / store / bare feedparser, print the figures."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--corpus", default=str(HERE / "data" / "2025-06-03.jsonl"))
+    ap.add_argument("--db", default=None, help="database URL (default: a temp SQLite file)")
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    records = [json.loads(line) for line in Path(args.corpus).read_text().splitlines() if line]
+    feed = build_feed(records)
+    print(f"feed: {len(records)} items, {len(feed) / 1e6:.1f} MB (rss.arxiv.org format)")
+    print(f"peak RSS before parsing: {peak_rss_mb():.0f} MiB")
+
+    def cold_parse() -> list[Any]:
+        tex_to_unicode.cache_clear()  # no help from earlier runs' author-name cache
+        return arxiv_rss.parse(feed)
+
+    parse_s, papers = best_of(args.runs, cold_parse)
+    tracemalloc.start()
+    arxiv_rss.parse(feed)
+    parse_peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    print(f"parse (ours):       {parse_s * 1000:7.0f} ms  {len(papers) / parse_s:9.0f} items/s"
+          f"  (python heap peak {parse_peak:.0f} MiB)")
+    fp_s, parsed = best_of(1, lambda: feedparser.parse(feed))
+    print(f"feedparser.parse:   {fp_s * 1000:7.0f} ms  {len(parsed.entries) / fp_s:9.0f} items/s"
+          f"  (bare, for comparison)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = open_database(args.db or f"sqlite:///{tmp}/bench.db")
+        for label in ("store (all new)", "store (all known)"):
+            start = time.perf_counter()
+            with session_scope(engine) as session:
+                result = upsert_papers(session, "bench", papers)
+            took = time.perf_counter() - start
+            print(f"{label + ':':20}{took * 1000:7.0f} ms  {len(papers) / took:9.0f} items/s"
+                  f"  (new {len(result.new)}, updated {len(result.updated)})")
+        engine.dispose()
+    print(f"peak RSS overall: {peak_rss_mb():.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
