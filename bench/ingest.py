@@ -11,25 +11,22 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import sys
 import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
 import feedparser
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
-
-from digest.db import open_database, session_scope  # noqa: E402
-from digest.sources import arxiv_rss  # noqa: E402
-from digest.store import upsert_papers  # noqa: E402
-from digest.text import tex_to_unicode  # noqa: E402
+from digest.db import open_database, session_scope
+from digest.sources import arxiv_rss
+from digest.store import upsert_papers
+from digest.text import tex_to_unicode
 
 HERE = Path(__file__).parent
 
@@ -42,11 +39,11 @@ def build_feed(records: list[dict[str, Any]]) -> bytes:
         arxiv_id = rec["url"].rsplit("/", 1)[-1]
         kind = "new" if arxiv_id.startswith("2506") else ("replace" if n % 2 else "replace-cross")
         version = 1 if kind == "new" else 2
+        description = f"arXiv:{arxiv_id}v{version} Announce Type: {kind} \nAbstract: {rec['abstract']}"
         items.append(f"""    <item>
       <title>{escape(rec["title"])}</title>
       <link>https://arxiv.org/abs/{arxiv_id}</link>
-      <description>arXiv:{arxiv_id}v{version} Announce Type: {kind} 
-Abstract: {escape(rec["abstract"])}</description>
+      <description>{escape(description)}</description>
       <guid isPermaLink="false">oai:arXiv.org:{arxiv_id}v{version}</guid>
       <category>cs.LG</category>
       <category>cs.AI</category>
