@@ -98,3 +98,14 @@ def test_migrations_match_the_models_and_rerun_safely(engine: Engine) -> None:
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diff == []
+
+
+def test_date_only_and_zoned_published_dates_merge(engine: Engine) -> None:
+    from digest.sources import jsonl
+
+    with session_scope(engine) as s:
+        upsert_papers(s, "rss", arxiv_rss.parse(read_data(RSS_4)))
+        later = jsonl.parse(b'{"id": "2609.26811", "title": "t", "published": "2026-09-01"}')
+        assert upsert_papers(s, "jsonl", later).updated == ["2609.26811"]
+    row = next(p for p in papers(engine) if p.canonical_id == "2609.26811")
+    assert row.published is not None and row.published.isoformat() == "2026-09-01T00:00:00+00:00"

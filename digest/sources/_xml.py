@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from xml.etree.ElementTree import Element
 
@@ -40,15 +40,16 @@ def text_of(el: Element | None, path: str) -> str:
 
 
 def parse_date(value: str) -> datetime | None:
-    """Parse an ISO-8601 or RFC-822 date; None when empty or unreadable."""
+    """Parse an ISO-8601 or RFC-822 date into an aware datetime (naive = UTC); None if unreadable."""
     value = (value or "").strip()
     if not value:
         return None
+    parsed: datetime | None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        pass
-    try:
-        return parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
+        try:
+            parsed = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,143 @@
+"""Ranking quality on the judged dev set, through the same code path as `digest rank`.
+
+Ingests the real corpus into a fresh SQLite database through the `jsonl` source,
+configures the ten dev subscribers, ranks each digest day and prints nDCG@10,
+P@10 and judged@10 per profile and overall (the protocol of ../shared/eval).
+
+    .venv/bin/python bench/rank_quality.py [--shared ../shared] [--set w_liked=0.8 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import tempfile
+from collections import defaultdict
+from dataclasses import fields, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from digest.config import load_config
+from digest.db import open_database, session_scope
+from digest.poll import poll_sources
+from digest.rank import RankParams
+from digest.ranking import papers_published, rank_papers
+from digest.subscribers import interest_of, sync_subscribers
+
+ROOT = Path(__file__).parents[1]
+DAYS = ["2026-06-02", "2026-06-04", "2026-06-09", "2026-06-11"]
+
+
+def build_config(shared: Path, tmp: Path) -> Path:
+    """Corpus files re-dated (file name = published date) and the dev profiles as subscribers."""
+    corpus = shared / "fixtures/corpus/arxiv_daily_dw-dengwei"
+    sources = []
+    for day_file in sorted(corpus.glob("*.jsonl")):
+        day = day_file.stem
+        out = tmp / f"{day}.jsonl"
+        with out.open("w") as f:
+            for line in day_file.read_text().splitlines():
+                if line.strip():
+                    f.write(json.dumps({**json.loads(line), "published": day}) + "\n")
+        sources.append({"name": f"day-{day}", "type": "jsonl", "path": str(out)})
+    profiles = yaml.safe_load((shared / "eval/profiles_dev.yaml").read_text())
+    subscribers = [{"email": f"{p['id'].lower()}@dev.example", "topics": p.get("topics", []),
+                    "keywords": p.get("keywords", []), "liked": p.get("liked", []),
+                    "trending_weight": 0} for p in profiles]
+    path = tmp / "eval.yaml"
+    path.write_text(yaml.safe_dump({"database": f"sqlite:///{tmp}/eval.db", "sources": sources,
+                                    "subscribers": subscribers}))
+    return path
+
+
+def load_qrels(shared: Path) -> dict[str, dict[str, int]]:
+    """profile id -> paper id -> grade."""
+    qrels: dict[str, dict[str, int]] = defaultdict(dict)
+    for line in (shared / "eval/qrels_dev.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        qrels[row["profile"]][row["id"]] = row["grade"]
+    return qrels
+
+
+def dcg(gains: list[int]) -> float:
+    """Discounted cumulative gain with gain 2^grade - 1."""
+    return sum((2 ** g - 1) / math.log2(i + 2) for i, g in enumerate(gains))
+
+
+def evaluate(run: dict[str, dict[str, list[str]]], qrels: dict[str, dict[str, int]],
+             day_ids: dict[str, set[str]], k: int = 10) -> dict[str, tuple[float, float, float]]:
+    """Per profile (nDCG@k, P@k, judged@k), averaged over the days it has relevant papers."""
+    out = {}
+    for pid in sorted(qrels):
+        nd, pk, jd = [], [], []
+        for day in DAYS:
+            rel = {x: g for x, g in qrels[pid].items() if x in day_ids[day]}
+            if not any(rel.values()):
+                continue
+            top = run[pid][day][:k]
+            nd.append(dcg([rel.get(x, 0) for x in top]) / dcg(sorted(rel.values(), reverse=True)[:k]))
+            pk.append(sum(1 for x in top if rel.get(x, 0) > 0) / k)
+            jd.append(sum(1 for x in top if x in qrels[pid]) / k)
+        out[pid] = (sum(nd) / len(nd), sum(pk) / len(pk), sum(jd) / len(jd))
+    return out
+
+
+def rank_days(config_path: Path, params: RankParams) -> tuple[dict[str, Any], dict[str, set[str]]]:
+    """Rank each digest day's papers for every dev subscriber."""
+    config = load_config(config_path)
+    engine = open_database(config.database)
+    run: dict[str, dict[str, list[str]]] = defaultdict(dict)
+    day_ids = {}
+    with session_scope(engine) as session:
+        interests = [interest_of(r) for r in sync_subscribers(session, config.subscribers)]
+        for day in DAYS:
+            papers = papers_published(session, date.fromisoformat(day), date.fromisoformat(day))
+            day_ids[day] = {p.canonical_id for p in papers}
+            picks = rank_papers(session, papers, interests, params)
+            for interest in interests:
+                pid = interest.key.split("@")[0].upper()
+                run[pid][day] = [p.id for p in picks[interest.key]]
+    return run, day_ids
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, float]:
+    """`name=value` pairs for RankParams fields."""
+    names = {f.name for f in fields(RankParams)}
+    out = {}
+    for pair in pairs:
+        name, value = pair.split("=", 1)
+        if name not in names:
+            raise SystemExit(f"unknown RankParams field {name!r}; one of {sorted(names)}")
+        out[name] = float(value)
+    return out
+
+
+def main() -> None:
+    """Ingest, rank, score, print."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    ap.add_argument("--set", nargs="*", default=[], help="RankParams overrides, name=value")
+    args = ap.parse_args()
+    params = replace(RankParams(), **parse_overrides(args.set))  # type: ignore[arg-type]
+    qrels = load_qrels(args.shared)
+    with tempfile.TemporaryDirectory() as tmp:
+        config_path = build_config(args.shared, Path(tmp))
+        asyncio.run(poll_sources(load_config(config_path), open_database(
+            load_config(config_path).database), force=True))
+        run, day_ids = rank_days(config_path, params)
+    scores = evaluate(run, qrels, day_ids)
+    print(f"lexical ranker ({', '.join(args.set) or 'defaults'})")
+    print(f"{'profile':8s} nDCG@10  P@10   judged@10")
+    for pid, (n, p, j) in scores.items():
+        print(f"{pid:8s} {n:.3f}    {p:.3f}  {j:.2f}")
+    means = [sum(v[i] for v in scores.values()) / len(scores) for i in range(3)]
+    print(f"{'mean':8s} {means[0]:.3f}    {means[1]:.3f}  {means[2]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Plain data the ranker takes and gives: interests, candidates, picks with reasons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Interest:
+    """One subscriber's interests, as the ranker sees them."""
+
+    key: str
+    topics: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    categories_only: bool = False
+    exclude: tuple[str, ...] = ()
+    liked: tuple[str, ...] = ()
+    min_score: float = 0.0
+    max_papers: int = 10
+    trending_weight: float = 0.1
+
+    @property
+    def is_empty(self) -> bool:
+        """True when nothing in the profile could select a paper."""
+        return not (self.topics or self.keywords or self.authors or self.liked or self.categories)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A paper that may go into today's digests."""
+
+    id: str
+    title: str
+    abstract: str = ""
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    upvotes: int | None = None
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a paper was picked: kind is topic | keyword | author | liked | category | trending."""
+
+    kind: str
+    label: str
+    terms: tuple[str, ...] = ()
+    score: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        out: dict[str, Any] = {"kind": self.kind, "label": self.label,
+                               "score": round(self.score, 4)}
+        if self.terms:
+            out["terms"] = list(self.terms)
+        return out
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One picked paper for one subscriber, with its score and reasons."""
+
+    id: str
+    score: float
+    reasons: tuple[Reason, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        """`{"id", "score", "reasons"}`, the stable `digest rank --json` shape."""
+        return {"id": self.id, "score": round(self.score, 4),
+                "reasons": [r.as_json() for r in self.reasons]}
+
+
+@dataclass(frozen=True)
+class RankParams:
+    """Blend weights and knobs; defaults chosen on the dev set (bench/rank_quality.py)."""
+
+    w_topic: float = 1.0
+    w_keyword: float = 0.8
+    w_keyword_extra: float = 0.1
+    w_liked: float = 0.6
+    w_category: float = 0.1
+    phrase_weight: float = 0.6
+    idf_power: float = 1.0
+    normalize: float = 1.0    # scale each signal by its best value of the day, per subscriber
+    mmr_lambda: float = 0.8
+    mmr_pool: int = 30
+    duplicate_cosine: float = 0.9
+    chunk: int = 512
+    followed_bonus: float = 1000.0
+    max_per_digest: int = 50

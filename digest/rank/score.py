@@ -1,0 +1,216 @@
+"""Vectorised scoring of all candidates x all subscribers, chunked top-k, MMR, reasons."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from digest.rank.model import Candidate, Interest, Pick, RankParams
+from digest.rank.queries import (
+    QueryBlock, author_keys, exclude_keys, keyword_block, liked_block, liked_terms, membership,
+    topic_block, wanted_phrases,
+)
+from digest.rank.reasons import ChunkView, build_picks
+from digest.rank.textfeat import CorpusStats, DocTerms, Vocabulary, doc_matrices, doc_terms
+
+NEG = np.float32(-np.inf)
+
+
+@dataclass
+class Day:
+    """The day's candidates turned into matrices, shared by every subscriber chunk."""
+
+    candidates: list[Candidate]
+    docs: list[DocTerms]
+    bm25: sparse.csr_matrix       # papers x terms, BM25-saturated term frequencies
+    tfidf: sparse.csr_matrix      # papers x terms, L2-normalised tf-idf
+    similarity: np.ndarray       # paper x paper cosine (dense, float32)
+    alive: np.ndarray            # False for near-duplicates collapsed into another paper
+    trending: np.ndarray         # per-day normalised upvotes in [0, 1]
+    trending_rank: np.ndarray    # 1 = most upvoted today, 0 = no upvotes
+
+
+def rank(candidates: Sequence[Candidate], interests: Sequence[Interest], *,
+         stats: CorpusStats | None = None, liked_texts: dict[str, tuple[str, str]] | None = None,
+         params: RankParams | None = None,
+         already_sent: dict[str, set[str]] | None = None) -> dict[str, list[Pick]]:
+    """Each subscriber's best papers among `candidates`, best first, with reasons.
+
+    `already_sent` maps a subscriber key to paper ids they must never get again.
+    """
+    params = params or RankParams()
+    result: dict[str, list[Pick]] = {i.key: [] for i in interests}
+    active = [i for i in interests if not i.is_empty]
+    if not candidates or not active:
+        return result
+    phrases = wanted_phrases(active)
+    vocab = Vocabulary()
+    day = prepare_day(list(candidates), phrases, vocab, stats, params)
+    stats = stats if stats is not None else CorpusStats.fit(day.docs)
+    blocks = (topic_block(active, vocab, stats, params), keyword_block(active, vocab, stats, params),
+              liked_block(active, liked_terms(liked_texts or {}, phrases), vocab, stats))
+    side = side_matrices(active, day, vocab, already_sent or {})
+    for start in range(0, len(active), params.chunk):
+        chunk = range(start, min(start + params.chunk, len(active)))
+        view = score_chunk(chunk, active, day, blocks, side, params)
+        for interest, picks in zip((active[i] for i in chunk), build_picks(view, day, params.followed_bonus),
+                                   strict=True):
+            result[interest.key] = picks
+    return result
+
+
+def prepare_day(candidates: list[Candidate], phrases: frozenset[str], vocab: Vocabulary,
+                stats: CorpusStats | None, params: RankParams) -> Day:
+    """Tokenise the candidates, build their matrices, collapse near-duplicates."""
+    docs = [doc_terms(c.title, c.abstract, phrases) for c in candidates]
+    stats = stats if stats is not None else CorpusStats.fit(docs)
+    bm25, tfidf = doc_matrices(docs, vocab, stats)
+    similarity = (tfidf @ tfidf.T).toarray().astype(np.float32)
+    alive = collapse_duplicates(candidates, similarity, params.duplicate_cosine)
+    upvotes = np.array([max(c.upvotes or 0, 0) for c in candidates], dtype=np.float32)
+    top = float(np.log1p(upvotes.max())) if len(upvotes) else 0.0
+    trending = np.log1p(upvotes) / top if top > 0 else np.zeros_like(upvotes)
+    order = np.argsort(-upvotes, kind="stable")
+    ranks = np.zeros(len(candidates), dtype=np.int64)
+    ranks[order] = np.arange(1, len(candidates) + 1)
+    ranks[upvotes == 0] = 0
+    return Day(candidates, docs, bm25, tfidf, similarity, alive, trending.astype(np.float32), ranks)
+
+
+def collapse_duplicates(candidates: Sequence[Candidate], similarity: np.ndarray,
+                        threshold: float) -> np.ndarray:
+    """Keep one of each group of same-title or near-identical-abstract papers."""
+    alive = np.ones(len(candidates), dtype=bool)
+    seen: dict[str, int] = {}
+    for i, c in enumerate(candidates):
+        key = " ".join(c.title.lower().split())
+        if key in seen:
+            alive[i] = False
+        seen.setdefault(key, i)
+    upper = np.triu(similarity >= threshold, k=1)
+    for _, j in zip(*np.nonzero(upper), strict=True):
+        alive[j] = False
+    return alive
+
+
+@dataclass
+class Side:
+    """Author, category and exclusion matches, subscribers x papers (sparse)."""
+
+    followed: sparse.csr_matrix
+    category: sparse.csr_matrix
+    vetoed: sparse.csr_matrix
+    categories_only: np.ndarray
+    min_score: np.ndarray
+    trending_weight: np.ndarray
+    max_papers: np.ndarray
+    author_names: list[dict[str, str]]
+    category_names: list[tuple[str, ...]]
+
+
+def side_matrices(active: Sequence[Interest], day: Day, vocab: Vocabulary,
+                  already_sent: dict[str, set[str]]) -> Side:
+    """Followed authors, category overlap, vetoes and already-sent papers, as sparse matrices."""
+    authors: dict[str, int] = {}
+    sub_auth = membership([author_keys(i.authors) for i in active], authors)
+    doc_auth = membership([author_keys(c.authors) for c in day.candidates], authors)
+    cats: dict[str, int] = {}
+    sub_cat = membership([i.categories for i in active], cats)
+    doc_cat = membership([c.categories for c in day.candidates], cats)
+    terms = dict(vocab.index)
+    sub_ex = membership([exclude_keys(i) for i in active], terms)
+    present = day.bm25.copy()
+    present.data[:] = 1.0
+    present.resize((present.shape[0], sub_ex.shape[1]))
+
+    def product(a: sparse.csr_matrix, b: sparse.csr_matrix) -> sparse.csr_matrix:
+        a.resize((a.shape[0], max(a.shape[1], b.shape[1])))
+        b.resize((b.shape[0], a.shape[1]))
+        return sparse.csr_matrix(a @ b.T)
+
+    return Side(
+        followed=product(sub_auth, doc_auth), category=product(sub_cat, doc_cat),
+        vetoed=product(sub_ex, present) + _sent_matrix(active, day, already_sent),
+        categories_only=np.array([i.categories_only and bool(i.categories) for i in active]),
+        min_score=np.array([i.min_score for i in active], dtype=np.float32),
+        trending_weight=np.array([i.trending_weight for i in active], dtype=np.float32),
+        max_papers=np.array([i.max_papers for i in active], dtype=np.int64),
+        author_names=[{k: n for n in i.authors if (k := author_keys([n])[0])} for i in active],
+        category_names=[i.categories for i in active],
+    )
+
+
+def _sent_matrix(active: Sequence[Interest], day: Day,
+                 already_sent: dict[str, set[str]]) -> sparse.csr_matrix:
+    papers = {c.id: n for n, c in enumerate(day.candidates)}
+    rows = [[c for c in already_sent.get(i.key, ()) if c in papers] for i in active]
+    matrix = membership(rows, dict(papers))
+    matrix.resize((len(active), len(papers)))
+    return matrix
+
+
+def block_scores(block: QueryBlock, chunk: range, papers: sparse.csr_matrix) -> np.ndarray:
+    """subscribers-in-chunk x slots x papers scores of one query block (0 where no row)."""
+    out = np.zeros((len(chunk), max(block.width, 1), papers.shape[0]), dtype=np.float32)
+    rows = np.nonzero((block.owner >= chunk.start) & (block.owner < chunk.stop))[0]
+    if len(rows):
+        out[block.owner[rows] - chunk.start, block.slot[rows]] = \
+            (block.matrix[rows] @ papers.T).toarray()
+    return out
+
+
+def score_chunk(chunk: range, active: Sequence[Interest], day: Day,
+                blocks: tuple[QueryBlock, QueryBlock, QueryBlock], side: Side,
+                params: RankParams) -> ChunkView:
+    """Blend every signal for one chunk of subscribers, mask vetoes, pick with MMR."""
+    topic3 = block_scores(blocks[0], chunk, day.bm25)
+    kw3 = block_scores(blocks[1], chunk, day.bm25)
+    liked3 = block_scores(blocks[2], chunk, day.tfidf)
+    kw_max = kw3.max(axis=1)
+    parts = (topic3.max(axis=1), kw_max + params.w_keyword_extra / max(params.w_keyword, 1e-6)
+             * (kw3.sum(axis=1) - kw_max), liked3.max(axis=1))
+    if params.normalize:
+        parts = tuple(p / np.maximum(p.max(axis=1, keepdims=True), 1e-6) for p in parts)
+    relevance = (params.w_topic * parts[0] + params.w_keyword * parts[1]
+                 + params.w_liked * parts[2])
+    sl = slice(chunk.start, chunk.stop)
+    category = side.category[sl].toarray() > 0
+    followed = side.followed[sl].toarray() > 0
+    relevance = relevance + params.w_category * category * (relevance > 0)
+    score = relevance + side.trending_weight[sl, None] * day.trending[None, :] * (relevance > 0)
+    score = score + params.followed_bonus * followed
+    keep = ((relevance > 0) & (score >= side.min_score[sl, None])) | followed
+    keep &= day.alive[None, :] & ~(side.vetoed[sl].toarray() > 0)
+    keep &= ~side.categories_only[sl, None] | category
+    score = np.where(keep, score, NEG).astype(np.float32)
+    limits = np.minimum(np.maximum(side.max_papers[sl], followed.sum(axis=1)),
+                        params.max_per_digest)
+    chosen = mmr_select(score, day.similarity, limits, params)
+    return ChunkView(chunk, score, chosen, topic3, kw3, liked3, category, followed, blocks, side)
+
+
+def mmr_select(score: np.ndarray, similarity: np.ndarray, limits: np.ndarray,
+               params: RankParams) -> np.ndarray:
+    """Greedy maximal-marginal-relevance picks per row; -1 pads rows with fewer picks."""
+    n_rows, n_papers = score.shape
+    k = int(limits.max()) if n_rows else 0
+    pool_size = min(max(params.mmr_pool, k), n_papers)
+    pool = np.argpartition(-score, pool_size - 1, axis=1)[:, :pool_size]
+    rel = np.take_along_axis(score, pool, axis=1)
+    sim = similarity[pool[:, :, None], pool[:, None, :]]
+    chosen = np.full((n_rows, k), -1, dtype=np.int64)
+    max_sim = np.zeros_like(rel)
+    taken = ~np.isfinite(rel)
+    rows = np.arange(n_rows)
+    lam = params.mmr_lambda
+    for step in range(k):
+        mmr = np.where(taken, NEG, lam * rel - (1 - lam) * max_sim)
+        best = mmr.argmax(axis=1)
+        ok = np.isfinite(mmr[rows, best]) & (step < limits)
+        chosen[ok, step] = pool[rows[ok], best[ok]]
+        taken[rows[ok], best[ok]] = True
+        max_sim = np.where(ok[:, None], np.maximum(max_sim, sim[rows, best]), max_sim)
+    return chosen

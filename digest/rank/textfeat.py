@@ -1,0 +1,173 @@
+"""Lexical features: tokens, stems, phrases, and BM25 / tf-idf sparse matrices."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import snowballstemmer
+from anyascii import anyascii
+from scipy import sparse
+
+_WORD = re.compile(r"[a-z0-9]+")
+_LATEX = re.compile(r"\\[a-zA-Z]+|[\\{}$^_]")
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further had has
+have having he her here hers herself him himself his how i if in into is it its itself just me more
+most my myself no nor not now of off on once only or other our ours ourselves out over own same she
+should so some such than that the their theirs them themselves then there these they this those
+through to too under until up very was we were what when where which while who whom why will with
+would you your yours yourself yourselves via using use used based towards toward paper propose
+proposed present show shows new novel approach method methods results result work study
+""".split())
+_STEMMER = snowballstemmer.stemmer("english")
+MAX_PHRASE = 4
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """Snowball English stem of a lower-case word (cached)."""
+    return str(_STEMMER.stemWord(word))
+
+
+def words(text: str) -> list[str]:
+    """Accent-folded, lower-cased, stemmed words of `text`, stop words kept (for phrases)."""
+    text = anyascii(_LATEX.sub(" ", text)).lower() if not text.isascii() else \
+        _LATEX.sub(" ", text).lower()
+    return [stem(w) for w in _WORD.findall(text)]
+
+
+def content_terms(stems: Iterable[str]) -> list[str]:
+    """Drop stop words and one-letter tokens: the terms that carry meaning."""
+    return [s for s in stems if s not in _STEM_STOP and (len(s) > 1 or s.isdigit())]
+
+
+_STEM_STOP = frozenset(stem(w) for w in STOPWORDS)
+
+
+def phrase_key(text: str) -> str:
+    """The token key of a phrase: its stems joined by spaces ('Gaussian Splats' -> 'gaussian splat')."""
+    return " ".join(words(text))
+
+
+def phrases_in(stems: Sequence[str], wanted: frozenset[str]) -> list[str]:
+    """Every occurrence of a wanted multi-word phrase key in a stem sequence."""
+    if not wanted:
+        return []
+    found = []
+    for n in range(2, MAX_PHRASE + 1):
+        for i in range(len(stems) - n + 1):
+            key = " ".join(stems[i:i + n])
+            if key in wanted:
+                found.append(key)
+    return found
+
+
+@dataclass
+class DocTerms:
+    """Term counts of one document (title counted twice), and its distinct terms."""
+
+    counts: Counter[str]
+    length: float
+
+    @property
+    def terms(self) -> set[str]:
+        """The distinct terms of the document."""
+        return set(self.counts)
+
+
+def doc_terms(title: str, abstract: str, wanted_phrases: frozenset[str]) -> DocTerms:
+    """Count content terms and wanted phrases; title terms count double."""
+    t_words, a_words = words(title), words(abstract)
+    counts: Counter[str] = Counter(content_terms(t_words))
+    counts.update(counts)  # title twice
+    counts.update(content_terms(a_words))
+    counts.update(phrases_in(t_words, wanted_phrases) * 2)
+    counts.update(phrases_in(a_words, wanted_phrases))
+    return DocTerms(counts, float(sum(counts.values())))
+
+
+@dataclass
+class CorpusStats:
+    """Document frequencies from the stored corpus, so rare terms weigh more."""
+
+    n_docs: int = 0
+    df: Counter[str] = field(default_factory=Counter)
+    avg_len: float = 150.0
+
+    def idf(self, term: str) -> float:
+        """BM25 idf, never negative."""
+        df = self.df.get(term, 0)
+        return math.log1p((self.n_docs - df + 0.5) / (df + 0.5))
+
+    @classmethod
+    def fit(cls, docs: Iterable[DocTerms]) -> CorpusStats:
+        """Count document frequencies over `docs`."""
+        stats = cls()
+        total = 0.0
+        for doc in docs:
+            stats.n_docs += 1
+            stats.df.update(doc.counts.keys())
+            total += doc.length
+        stats.avg_len = total / stats.n_docs if stats.n_docs else 150.0
+        return stats
+
+
+class Vocabulary:
+    """Term -> column index, grown as documents are added."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+
+    def add(self, term: str) -> int:
+        """Index of `term`, adding it if new."""
+        return self.index.setdefault(term, len(self.index))
+
+    def get(self, term: str) -> int | None:
+        """Index of `term` or None."""
+        return self.index.get(term)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+def doc_matrices(docs: Sequence[DocTerms], vocab: Vocabulary, stats: CorpusStats,
+                 k1: float = 1.2, b: float = 0.75) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+    """(BM25 saturated-tf matrix, L2-normalised tf-idf matrix), papers x terms."""
+    rows, cols, tf = [], [], []
+    lengths = np.empty(len(docs), dtype=np.float32)
+    for r, doc in enumerate(docs):
+        lengths[r] = doc.length
+        for term, count in doc.counts.items():
+            rows.append(r)
+            cols.append(vocab.add(term))
+            tf.append(count)
+    shape = (len(docs), len(vocab))
+    tf_arr = np.asarray(tf, dtype=np.float32)
+    row_arr = np.asarray(rows, dtype=np.int64)
+    norm = k1 * (1 - b + b * lengths[row_arr] / max(stats.avg_len, 1.0))
+    bm25 = sparse.csr_matrix((tf_arr * (k1 + 1) / (tf_arr + norm), (row_arr, cols)), shape=shape)
+    idf = idf_vector(vocab, stats)
+    tfidf = sparse.csr_matrix(((1 + np.log(tf_arr)) * idf[cols], (row_arr, cols)), shape=shape)
+    return bm25, l2_rows(tfidf)
+
+
+def idf_vector(vocab: Vocabulary, stats: CorpusStats) -> np.ndarray:
+    """idf of every vocabulary term, as a dense vector."""
+    out = np.empty(len(vocab), dtype=np.float32)
+    for term, i in vocab.index.items():
+        out[i] = stats.idf(term)
+    return out
+
+
+def l2_rows(m: sparse.csr_matrix) -> sparse.csr_matrix:
+    """Scale each row to unit length (empty rows stay empty)."""
+    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sparse.csr_matrix(sparse.diags(1.0 / norms) @ m)

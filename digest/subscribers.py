@@ -1,0 +1,62 @@
+"""Subscribers in the database: config-file subscribers synced in, interests read out."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from digest.config import SubscriberConfig
+from digest.models import Subscriber, utcnow
+from digest.rank.model import Interest
+
+INTEREST_FIELDS = ("topics", "keywords", "authors", "categories", "categories_only", "exclude",
+                   "liked", "min_score", "max_papers", "trending_weight", "weekly_day")
+
+
+def interests_of(config: SubscriberConfig) -> dict[str, Any]:
+    """The interest fields of a config subscriber, as stored in `subscribers.interests`."""
+    return {name: getattr(config, name) for name in INTEREST_FIELDS}
+
+
+def sync_subscribers(session: Session, configured: Sequence[SubscriberConfig]) -> list[Subscriber]:
+    """Upsert config-file subscribers (origin 'config'); web subscribers are left alone."""
+    wanted = {str(s.email).lower(): s for s in configured}
+    rows = {r.email: r for r in session.exec(select(Subscriber)
+                                             .where(col(Subscriber.email).in_(list(wanted))))}
+    out = []
+    for email, cfg in wanted.items():
+        row = rows.get(email) or Subscriber(email=email, origin="config",
+                                            token_nonce=secrets.token_hex(8))
+        row.name, row.timezone, row.cadence = cfg.name, cfg.timezone, cfg.cadence
+        row.send_at = cfg.send_at.strftime("%H:%M")
+        row.interests = interests_of(cfg)
+        row.updated_at = utcnow()
+        session.add(row)
+        out.append(row)
+    session.flush()
+    return out
+
+
+def interest_of(row: Subscriber) -> Interest:
+    """The ranker's view of a stored subscriber."""
+    i = row.interests
+
+    def strings(name: str) -> tuple[str, ...]:
+        return tuple(str(x) for x in i.get(name) or ())
+
+    return Interest(
+        key=row.email, topics=strings("topics"), keywords=strings("keywords"),
+        authors=strings("authors"), categories=strings("categories"),
+        categories_only=bool(i.get("categories_only")), exclude=strings("exclude"),
+        liked=strings("liked"), min_score=float(i.get("min_score") or 0.0),
+        max_papers=int(i.get("max_papers") or 10),
+        trending_weight=float(i.get("trending_weight", 0.1)),
+    )
+
+
+def find_subscriber(session: Session, email: str) -> Subscriber | None:
+    """A subscriber by email address (case-insensitive)."""
+    return session.exec(select(Subscriber).where(Subscriber.email == email.strip().lower())).first()
