@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 ## make demo: poll the bundled real feed captures into var/demo.db (SQLite, no network).
 demo: $(STAMP)
 	$(BIN)/digest poll -c config/demo.yaml --force
-	$(BIN)/digest papers -c config/demo.yaml --limit 15
+	$(BIN)/digest papers -c config/demo.yaml --limit 10
+	$(BIN)/digest rank -c config/demo.yaml --subscriber ada@example.org --top 5
 
 ## make test: the whole suite, plus ruff and mypy.
 test: $(STAMP)

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import col, select
 
-from digest import __version__
+from digest import __version__, rank_cli
 from digest.config import Config, load_config
 from digest.db import open_database, session_scope
 from digest.errors import ConfigError, DigestError
@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("--source", action="append", help="only this source (repeatable)")
     poll.add_argument("--json", action="store_true", help="print the report as JSON")
     poll.set_defaults(handler=cmd_poll)
+
+    rank_cli.add_parser(sub)
 
     papers = sub.add_parser("papers", help="list stored papers, newest first")
     _config_arg(papers)

@@ -188,6 +188,8 @@ class FetchConfig(_Strict):
     max_retry_wait_seconds: float = Field(60.0, ge=0)
     error_backoff_max_hours: float = Field(24.0, gt=0)
     polite_hosts: dict[str, float] = {"arxiv.org": 3.0}
+    arxiv_api_url: HttpUrl = HttpUrl("https://export.arxiv.org/api/query")
+    fetch_liked: bool = True
 
 
 class Config(_Strict):

@@ -87,3 +87,13 @@ def read_local(src: SourceConfig, etag: str | None) -> SourceBodies:
     if digest == etag:
         return SourceBodies("unchanged", [], digest)
     return SourceBodies("file", [data], digest)
+
+
+async def fetch_by_ids(fetcher: Fetcher, base: str, ids: list[str]) -> list[bytes]:
+    """arXiv API responses for an id list (liked papers not stored yet), 100 ids a request."""
+    bodies = []
+    for start in range(0, len(ids), arxiv_api.PAGE_SIZE):
+        chunk = ids[start:start + arxiv_api.PAGE_SIZE]
+        url = arxiv_api.query_url(base, None, id_list=chunk, max_results=len(chunk))
+        bodies.append((await fetcher.get(url)).body or b"")
+    return bodies

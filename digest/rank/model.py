@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,7 @@ class Candidate:
     version: int = 1
 
 
-@dataclass(frozen=True)
-class Reason:
+class Reason(NamedTuple):
     """Why a paper was picked: kind is topic | keyword | author | liked | category | trending."""
 
     kind: str
@@ -59,8 +58,7 @@ class Reason:
         return out
 
 
-@dataclass(frozen=True)
-class Pick:
+class Pick(NamedTuple):
     """One picked paper for one subscriber, with its score and reasons."""
 
     id: str
@@ -84,10 +82,14 @@ class RankParams:
     w_category: float = 0.1
     phrase_weight: float = 0.6
     idf_power: float = 1.0
+    liked_terms: int = 64            # a liked paper is represented by its top tf-idf terms
+    min_evidence: float = 0.3        # raw topic/keyword score a paper needs to count at all
+    min_liked_cosine: float = 0.15   # ... or this cosine to a liked paper
     normalize: float = 1.0    # scale each signal by its best value of the day, per subscriber
     mmr_lambda: float = 0.8
     mmr_pool: int = 30
     duplicate_cosine: float = 0.9
     chunk: int = 512
+    workers: int = 0                 # threads for subscriber chunks; 0 = one per CPU
     followed_bonus: float = 1000.0
     max_per_digest: int = 50

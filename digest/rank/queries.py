@@ -12,7 +12,15 @@ from scipy import sparse
 from digest.rank.authors import author_key
 from digest.rank.model import Interest, RankParams
 from digest.rank.textfeat import (
-    CorpusStats, DocTerms, Vocabulary, content_terms, doc_terms, phrase_key, stem, words,
+    CorpusStats,
+    DocTerms,
+    Vocabulary,
+    content_terms,
+    doc_matrices,
+    doc_terms,
+    phrase_key,
+    stem,
+    words,
 )
 
 _SURFACE = re.compile(r"[A-Za-z0-9]+")
@@ -22,12 +30,13 @@ _SURFACE = re.compile(r"[A-Za-z0-9]+")
 class QueryBlock:
     """Query rows of one kind (topic, keyword or liked) for all subscribers."""
 
-    matrix: sparse.csr_matrix
+    matrix: sparse.csr_matrix  # one row per distinct query (see `source`)
     owner: np.ndarray          # subscriber index of each row
     slot: np.ndarray           # position of the row within its subscriber's list
     width: int                 # most rows any subscriber has
     labels: list[str] = field(default_factory=list)
     surface: list[dict[str, str]] = field(default_factory=list)  # stem -> user's word
+    source: np.ndarray | None = None  # row -> matrix row, when rows share queries (liked papers)
 
 
 @dataclass
@@ -111,24 +120,46 @@ def keyword_block(interests: Sequence[Interest], vocab: Vocabulary, stats: Corpu
     return rows.block(len(vocab))
 
 
-def liked_block(interests: Sequence[Interest], liked_docs: dict[str, DocTerms],
-                vocab: Vocabulary, stats: CorpusStats) -> QueryBlock:
-    """One row per liked paper: its L2-normalised tf-idf vector (cosine with papers)."""
+def liked_block(interests: Sequence[Interest], texts: dict[str, tuple[str, str]],
+                vocab: Vocabulary, stats: CorpusStats, params: RankParams) -> QueryBlock:
+    """One row per liked paper per subscriber, sharing one tf-idf vector per distinct paper."""
+    distinct = sorted({p for i in interests for p in i.liked if p in texts})
+    matrix = liked_vectors([doc_terms(*texts[p], frozenset()) for p in distinct], vocab, stats,
+                           params.liked_terms)
+    position = {p: n for n, p in enumerate(distinct)}
     rows = _Rows()
     for i, interest in enumerate(interests):
-        for j, paper_id in enumerate(p for p in interest.liked if p in liked_docs):
-            doc = liked_docs[paper_id]
-            full = {t: (1 + np.log(c)) * stats.idf(t) for t, c in doc.counts.items()}
-            norm = float(np.sqrt(sum(v * v for v in full.values()))) or 1.0
-            weights = {col: float(v / norm) for t, v in full.items()
-                       if (col := vocab.get(t)) is not None}
-            rows.add(i, j, weights, paper_id, {})
-    return rows.block(len(vocab))
+        for j, paper_id in enumerate(p for p in interest.liked if p in position):
+            rows.add(i, j, {}, paper_id, {})
+    block = rows.block(len(vocab))
+    block.matrix = matrix
+    block.source = np.asarray([position[label] for label in rows.labels], dtype=np.int64)
+    return block
 
 
-def liked_terms(texts: dict[str, tuple[str, str]], phrases: frozenset[str]) -> dict[str, DocTerms]:
-    """Term counts of the liked papers' titles and abstracts."""
-    return {pid: doc_terms(title, abstract, phrases) for pid, (title, abstract) in texts.items()}
+def liked_vectors(docs: Sequence[DocTerms], vocab: Vocabulary, stats: CorpusStats,
+                  keep: int) -> sparse.csr_matrix:
+    """Unit tf-idf vectors of liked papers (normalised over all their terms), each cut to its
+    `keep` heaviest terms and projected onto the day's vocabulary."""
+    own = Vocabulary()
+    tfidf = doc_matrices(docs, own, stats)[1]
+    day_col = np.full(len(own), -1, dtype=np.int64)
+    for term, col in own.index.items():
+        day_col[col] = vocab.index.get(term, -1)
+    rows, cols, data = [], [], []
+    for r in range(tfidf.shape[0]):
+        lo, hi = tfidf.indptr[r], tfidf.indptr[r + 1]
+        values, terms = tfidf.data[lo:hi], tfidf.indices[lo:hi]
+        top = np.argsort(-values)[:keep]
+        mapped = day_col[terms[top]]
+        ok = mapped >= 0
+        rows.append(np.full(int(ok.sum()), r))
+        cols.append(mapped[ok])
+        data.append(values[top][ok])
+    if not rows:
+        return sparse.csr_matrix((0, len(vocab)), dtype=np.float32)
+    return sparse.csr_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
+                             shape=(len(docs), len(vocab)))
 
 
 def membership(keys_per_row: Sequence[Sequence[str | None]],

@@ -32,63 +32,75 @@ class ChunkView:
     side: Any
 
 
-def _rows_by_owner(block: QueryBlock, chunk: range) -> dict[tuple[int, int], int]:
+def _row_table(block: QueryBlock, chunk: range, width: int) -> list[list[int]]:
+    """[local subscriber][slot] -> query row, or -1."""
+    table = np.full((len(chunk), max(width, 1)), -1, dtype=np.int64)
     rows = np.nonzero((block.owner >= chunk.start) & (block.owner < chunk.stop))[0]
-    return {(int(block.owner[r]) - chunk.start, int(block.slot[r])): int(r) for r in rows}
+    table[block.owner[rows] - chunk.start, block.slot[rows]] = rows
+    rows_table: list[list[int]] = table.tolist()
+    return rows_table
 
 
 def build_picks(view: ChunkView, day: Day, bonus: float) -> Iterator[list[Pick]]:
-    """Picks for each subscriber of the chunk, in order."""
-    index = [_rows_by_owner(b, view.chunk) for b in view.blocks]
+    """Picks for each subscriber of the chunk, in order; signals gathered in bulk."""
+    mask = view.chosen >= 0
+    local = np.nonzero(mask)[0]
+    paper = view.chosen[mask]
+    gathered = {
+        "score": view.score[local, paper].tolist(),
+        "followed": view.followed[local, paper].tolist(),
+        "category": view.category[local, paper].tolist(),
+        "topic": view.topic3[local, :, paper].tolist(),
+        "keyword": view.kw3[local, :, paper].tolist(),
+        "liked": view.liked3[local, :, paper].tolist(),
+    }
+    tables = {kind: _row_table(block, view.chunk, block.width)
+              for kind, block in zip(("topic", "keyword", "liked"), view.blocks, strict=True)}
+    out: list[list[Pick]] = [[] for _ in view.chunk]
+    for n, (sub, pid) in enumerate(zip(local.tolist(), paper.tolist(), strict=True)):
+        score = gathered["score"][n] - (bonus if gathered["followed"][n] else 0.0)
+        reasons = tuple(_reasons(view, day, tables, gathered, n, sub, pid))
+        out[sub].append(Pick(day.candidates[pid].id, score, reasons))
+    yield from out
+
+
+def _reasons(view: ChunkView, day: Day, tables: dict[str, list[list[int]]],
+             gathered: dict[str, list[Any]], n: int, sub: int, pid: int) -> Iterator[Reason]:
     side: Side = view.side
-    for local in range(len(view.chunk)):
-        picks = []
-        for paper in view.chosen[local]:
-            if paper < 0:
-                break
-            reasons = tuple(_reasons(view, day, side, index, local, int(paper)))
-            score = float(view.score[local, paper])
-            if view.followed[local, paper]:
-                score -= bonus  # the pin orders the digest; the reported score stays comparable
-            picks.append(Pick(day.candidates[paper].id, score, reasons))
-        yield picks
-
-
-def _reasons(view: ChunkView, day: Day, side: Side, index: list[dict[tuple[int, int], int]],
-             local: int, paper: int) -> Iterator[Reason]:
-    absolute = view.chunk.start + local
-    doc_terms = day.docs[paper].counts
-    if view.followed[local, paper]:
+    absolute = view.chunk.start + sub
+    candidate = day.candidates[pid]
+    if gathered["followed"][n]:
         names = side.author_names[absolute]
-        for author in day.candidates[paper].authors:
+        for author in candidate.authors:
             if (key := author_key(author)) in names:
                 yield Reason("author", names[key], (author,), 1.0)
-    yield from _block_reasons("topic", view.topic3, view.blocks[0], index[0], local, paper,
-                              doc_terms, best_only=True)
-    yield from _block_reasons("keyword", view.kw3, view.blocks[1], index[1], local, paper,
-                              doc_terms, best_only=False)
-    yield from _block_reasons("liked", view.liked3, view.blocks[2], index[2], local, paper,
-                              doc_terms, best_only=True, floor=0.1)
-    if view.category[local, paper]:
+    terms = day.docs[pid].counts
+    for (kind, best_only, floor), block in zip(_KINDS, view.blocks, strict=True):
+        yield from _block_reasons(kind, block, tables[kind][sub], gathered[kind][n],
+                                  terms, best_only, floor)
+    if gathered["category"][n]:
         wanted = set(side.category_names[absolute])
-        cats = tuple(c for c in day.candidates[paper].categories if c in wanted)
+        cats = tuple(c for c in candidate.categories if c in wanted)
         yield Reason("category", ", ".join(cats), cats, 1.0)
-    if day.trending_rank[paper]:
-        votes = day.candidates[paper].upvotes or 0
-        yield Reason("trending", f"#{day.trending_rank[paper]} on Hugging Face today ({votes} upvotes)",
-                     (), float(day.trending[paper]))
+    if day.trending_rank[pid]:
+        yield Reason("trending", f"#{day.trending_rank[pid]} on Hugging Face today "
+                     f"({candidate.upvotes or 0} upvotes)", (), float(day.trending[pid]))
 
 
-def _block_reasons(kind: str, scores3: np.ndarray, block: QueryBlock,
-                   index: dict[tuple[int, int], int], local: int, paper: int,
-                   doc_terms: Any, best_only: bool, floor: float = 0.0) -> Iterator[Reason]:
-    column = scores3[local, :, paper]
-    order = [int(np.argmax(column))] if best_only else list(np.argsort(-column))
-    for slot in order:
-        value = float(column[slot])
-        row = index.get((local, slot))
-        if row is None or value <= floor:
+_KINDS = (("topic", True, 0.0), ("keyword", False, 0.0), ("liked", True, 0.1))
+
+
+def _block_reasons(kind: str, block: QueryBlock, rows: list[int], values: list[float],
+                   doc_terms: Any, best_only: bool, floor: float) -> Iterator[Reason]:
+    if best_only:
+        slots = [values.index(max(values))]
+    else:
+        slots = sorted((s for s, v in enumerate(values) if v > floor), key=values.__getitem__,
+                       reverse=True)
+    for slot in slots:
+        row, value = rows[slot], values[slot]
+        if row < 0 or value <= floor:
             continue
         surface = block.surface[row]
-        terms = tuple(dict.fromkeys(word for stem, word in surface.items() if stem in doc_terms))
-        yield Reason(kind, block.labels[row], terms, value)
+        words = tuple(dict.fromkeys(w for s, w in surface.items() if s in doc_terms))
+        yield Reason(kind, block.labels[row], words, value)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,8 +12,14 @@ from scipy import sparse
 
 from digest.rank.model import Candidate, Interest, Pick, RankParams
 from digest.rank.queries import (
-    QueryBlock, author_keys, exclude_keys, keyword_block, liked_block, liked_terms, membership,
-    topic_block, wanted_phrases,
+    QueryBlock,
+    author_keys,
+    exclude_keys,
+    keyword_block,
+    liked_block,
+    membership,
+    topic_block,
+    wanted_phrases,
 )
 from digest.rank.reasons import ChunkView, build_picks
 from digest.rank.textfeat import CorpusStats, DocTerms, Vocabulary, doc_matrices, doc_terms
@@ -51,14 +59,24 @@ def rank(candidates: Sequence[Candidate], interests: Sequence[Interest], *,
     day = prepare_day(list(candidates), phrases, vocab, stats, params)
     stats = stats if stats is not None else CorpusStats.fit(day.docs)
     blocks = (topic_block(active, vocab, stats, params), keyword_block(active, vocab, stats, params),
-              liked_block(active, liked_terms(liked_texts or {}, phrases), vocab, stats))
+              liked_block(active, liked_texts or {}, vocab, stats, params))
     side = side_matrices(active, day, vocab, already_sent or {})
-    for start in range(0, len(active), params.chunk):
+
+    def run_chunk(start: int) -> list[list[Pick]]:
         chunk = range(start, min(start + params.chunk, len(active)))
-        view = score_chunk(chunk, active, day, blocks, side, params)
-        for interest, picks in zip((active[i] for i in chunk), build_picks(view, day, params.followed_bonus),
-                                   strict=True):
-            result[interest.key] = picks
+        return list(build_picks(score_chunk(chunk, active, day, blocks, side, params), day,
+                                params.followed_bonus))
+
+    starts = range(0, len(active), params.chunk)
+    workers = min(params.workers or os.cpu_count() or 1, len(starts))
+    if workers > 1:  # numpy and scipy release the GIL for the heavy parts
+        with ThreadPoolExecutor(workers) as pool:
+            chunks = list(pool.map(run_chunk, starts))
+    else:
+        chunks = [run_chunk(s) for s in starts]
+    for start, picks in zip(starts, chunks, strict=True):
+        for offset, chosen in enumerate(picks):
+            result[active[start + offset].key] = chosen
     return result
 
 
@@ -109,6 +127,7 @@ class Side:
     max_papers: np.ndarray
     author_names: list[dict[str, str]]
     category_names: list[tuple[str, ...]]
+    category_is_evidence: np.ndarray
 
 
 def side_matrices(active: Sequence[Interest], day: Day, vocab: Vocabulary,
@@ -140,6 +159,7 @@ def side_matrices(active: Sequence[Interest], day: Day, vocab: Vocabulary,
         max_papers=np.array([i.max_papers for i in active], dtype=np.int64),
         author_names=[{k: n for n in i.authors if (k := author_keys([n])[0])} for i in active],
         category_names=[i.categories for i in active],
+        category_is_evidence=np.array([not (i.topics or i.keywords or i.liked) for i in active]),
     )
 
 
@@ -156,9 +176,14 @@ def block_scores(block: QueryBlock, chunk: range, papers: sparse.csr_matrix) -> 
     """subscribers-in-chunk x slots x papers scores of one query block (0 where no row)."""
     out = np.zeros((len(chunk), max(block.width, 1), papers.shape[0]), dtype=np.float32)
     rows = np.nonzero((block.owner >= chunk.start) & (block.owner < chunk.stop))[0]
-    if len(rows):
-        out[block.owner[rows] - chunk.start, block.slot[rows]] = \
-            (block.matrix[rows] @ papers.T).toarray()
+    if not len(rows):
+        return out
+    if block.source is None:
+        scores = (block.matrix[rows] @ papers.T).toarray()
+    else:  # shared queries: score each distinct one once, then fan out
+        distinct, back = np.unique(block.source[rows], return_inverse=True)
+        scores = (block.matrix[distinct] @ papers.T).toarray()[back]
+    out[block.owner[rows] - chunk.start, block.slot[rows]] = scores
     return out
 
 
@@ -170,16 +195,18 @@ def score_chunk(chunk: range, active: Sequence[Interest], day: Day,
     kw3 = block_scores(blocks[1], chunk, day.bm25)
     liked3 = block_scores(blocks[2], chunk, day.tfidf)
     kw_max = kw3.max(axis=1)
+    sl = slice(chunk.start, chunk.stop)
+    category = side.category[sl].toarray() > 0
+    followed = side.followed[sl].toarray() > 0
+    evidence = ((topic3.max(axis=1) >= params.min_evidence) | (kw_max >= params.min_evidence)
+                | (liked3.max(axis=1) >= params.min_liked_cosine)
+                | (category & side.category_is_evidence[sl, None]))
     parts = (topic3.max(axis=1), kw_max + params.w_keyword_extra / max(params.w_keyword, 1e-6)
              * (kw3.sum(axis=1) - kw_max), liked3.max(axis=1))
     if params.normalize:
         parts = tuple(p / np.maximum(p.max(axis=1, keepdims=True), 1e-6) for p in parts)
     relevance = (params.w_topic * parts[0] + params.w_keyword * parts[1]
-                 + params.w_liked * parts[2])
-    sl = slice(chunk.start, chunk.stop)
-    category = side.category[sl].toarray() > 0
-    followed = side.followed[sl].toarray() > 0
-    relevance = relevance + params.w_category * category * (relevance > 0)
+                 + params.w_liked * parts[2] + params.w_category * category) * evidence
     score = relevance + side.trending_weight[sl, None] * day.trending[None, :] * (relevance > 0)
     score = score + params.followed_bonus * followed
     keep = ((relevance > 0) & (score >= side.min_score[sl, None])) | followed

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-import snowballstemmer
+import Stemmer
 from anyascii import anyascii
 from scipy import sparse
 
@@ -26,7 +26,8 @@ through to too under until up very was we were what when where which while who w
 would you your yours yourself yourselves via using use used based towards toward paper propose
 proposed present show shows new novel approach method methods results result work study
 """.split())
-_STEMMER = snowballstemmer.stemmer("english")
+_STEMMER = Stemmer.Stemmer("english")  # PyStemmer: the Snowball English stemmer, in C
+_STEMMER.maxCacheSize = 200_000
 MAX_PHRASE = 4
 
 
@@ -38,9 +39,9 @@ def stem(word: str) -> str:
 
 def words(text: str) -> list[str]:
     """Accent-folded, lower-cased, stemmed words of `text`, stop words kept (for phrases)."""
-    text = anyascii(_LATEX.sub(" ", text)).lower() if not text.isascii() else \
-        _LATEX.sub(" ", text).lower()
-    return [stem(w) for w in _WORD.findall(text)]
+    text = _LATEX.sub(" ", text)
+    text = (text if text.isascii() else anyascii(text)).lower()
+    return list(_STEMMER.stemWords(_WORD.findall(text)))
 
 
 def content_terms(stems: Iterable[str]) -> list[str]:
@@ -51,18 +52,31 @@ def content_terms(stems: Iterable[str]) -> list[str]:
 _STEM_STOP = frozenset(stem(w) for w in STOPWORDS)
 
 
+@lru_cache(maxsize=100_000)
 def phrase_key(text: str) -> str:
     """The token key of a phrase: its stems joined by spaces ('Gaussian Splats' -> 'gaussian splat')."""
     return " ".join(words(text))
+
+
+@lru_cache(maxsize=8)
+def _phrase_index(wanted: frozenset[str]) -> dict[str, tuple[int, ...]]:
+    """First stem of each wanted phrase -> the phrase lengths starting with it."""
+    index: dict[str, set[int]] = {}
+    for key in wanted:
+        parts = key.split(" ")
+        if 1 < len(parts) <= MAX_PHRASE:
+            index.setdefault(parts[0], set()).add(len(parts))
+    return {first: tuple(sorted(lengths)) for first, lengths in index.items()}
 
 
 def phrases_in(stems: Sequence[str], wanted: frozenset[str]) -> list[str]:
     """Every occurrence of a wanted multi-word phrase key in a stem sequence."""
     if not wanted:
         return []
+    index = _phrase_index(wanted)
     found = []
-    for n in range(2, MAX_PHRASE + 1):
-        for i in range(len(stems) - n + 1):
+    for i, first in enumerate(stems):
+        for n in index.get(first, ()):
             key = " ".join(stems[i:i + n])
             if key in wanted:
                 found.append(key)
@@ -88,9 +102,10 @@ def doc_terms(title: str, abstract: str, wanted_phrases: frozenset[str]) -> DocT
     counts: Counter[str] = Counter(content_terms(t_words))
     counts.update(counts)  # title twice
     counts.update(content_terms(a_words))
-    counts.update(phrases_in(t_words, wanted_phrases) * 2)
+    length = float(sum(counts.values()))  # phrases do not count, so scores never depend on
+    counts.update(phrases_in(t_words, wanted_phrases) * 2)  # other subscribers' phrases
     counts.update(phrases_in(a_words, wanted_phrases))
-    return DocTerms(counts, float(sum(counts.values())))
+    return DocTerms(counts, length)
 
 
 @dataclass
@@ -101,10 +116,15 @@ class CorpusStats:
     df: Counter[str] = field(default_factory=Counter)
     avg_len: float = 150.0
 
+    _idf: dict[str, float] = field(default_factory=dict, repr=False)
+
     def idf(self, term: str) -> float:
-        """BM25 idf, never negative."""
-        df = self.df.get(term, 0)
-        return math.log1p((self.n_docs - df + 0.5) / (df + 0.5))
+        """BM25 idf, never negative (memoised)."""
+        value = self._idf.get(term)
+        if value is None:
+            df = self.df.get(term, 0)
+            value = self._idf[term] = math.log1p((self.n_docs - df + 0.5) / (df + 0.5))
+        return value
 
     @classmethod
     def fit(cls, docs: Iterable[DocTerms]) -> CorpusStats:

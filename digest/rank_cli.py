@@ -1,0 +1,108 @@
+"""`digest rank`: rank stored papers for one subscriber and print them; sends nothing."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+from datetime import date, datetime, timedelta
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from digest.config import Config, load_config
+from digest.db import open_database, session_scope
+from digest.errors import DigestError
+from digest.fetch import Fetcher
+from digest.ingest import fetch_by_ids
+from digest.models import Paper, utcnow
+from digest.rank import Interest, Pick
+from digest.ranking import missing_liked, papers_first_seen, papers_published, rank_papers
+from digest.sources import arxiv_api
+from digest.store import upsert_papers
+from digest.subscribers import find_subscriber, interest_of, sync_subscribers
+
+log = logging.getLogger(__name__)
+
+
+class UnknownSubscriberError(DigestError):
+    """`--subscriber` names nobody in the config or the database."""
+
+    exit_code = 2
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `digest rank`."""
+    p = sub.add_parser("rank", help="rank stored papers for one subscriber (sends nothing)")
+    p.add_argument("-c", "--config", required=True, help="path to the YAML config file")
+    p.add_argument("--subscriber", required=True, help="the subscriber's email address")
+    p.add_argument("--since", type=date.fromisoformat, help="first published date (YYYY-MM-DD)")
+    p.add_argument("--until", type=date.fromisoformat, help="last published date (YYYY-MM-DD)")
+    p.add_argument("--top", type=int, help="how many papers (default: the subscriber's max_papers)")
+    p.add_argument("--json", action="store_true", help='print [{"id", "score", "reasons"}]')
+    p.set_defaults(handler=cmd_rank)
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    """Rank and print."""
+    config = load_config(args.config)
+    engine = open_database(config.database)
+    with session_scope(engine) as session:
+        sync_subscribers(session, config.subscribers)
+        row = find_subscriber(session, args.subscriber)
+        if row is None:
+            raise UnknownSubscriberError(f"no subscriber {args.subscriber!r}",
+                                         "check the address against `subscribers` in the config")
+        interest = interest_of(row)
+    asyncio.run(store_missing_liked(config, engine, [interest]))
+    with session_scope(engine) as session:
+        papers = window_papers(session, args.since, args.until, row.last_digest_date)
+        picks = rank_papers(session, papers, [interest])[interest.key][: args.top or None]
+        titles = {p.canonical_id: p for p in papers}
+    if args.json:
+        print(json.dumps([p.as_json() for p in picks], indent=2, ensure_ascii=False))
+    else:
+        print_picks(picks, titles, len(papers))
+    return 0
+
+
+def window_papers(session: Session, since: date | None, until: date | None,
+                  last_digest: date | None) -> list[Paper]:
+    """Papers published in [since, until], or by default first seen since the last digest."""
+    if since or until:
+        return papers_published(session, since or date(1991, 8, 14), until or utcnow().date())
+    start = datetime.combine(last_digest, datetime.min.time()).astimezone() if last_digest \
+        else utcnow() - timedelta(days=1)
+    return papers_first_seen(session, start)
+
+
+async def store_missing_liked(config: Config, engine: Engine, interests: list[Interest]) -> None:
+    """Fetch liked papers that are not stored yet from the arXiv API, once, and store them."""
+    with session_scope(engine) as session:
+        missing = missing_liked(session, interests)
+    if not missing or not config.fetch.fetch_liked:
+        return
+    try:
+        async with Fetcher(config.fetch) as fetcher:
+            bodies = await fetch_by_ids(fetcher, str(config.fetch.arxiv_api_url), missing)
+        records = [r for body in bodies for r in arxiv_api.parse(body)]
+    except DigestError as exc:
+        log.warning("could not fetch liked papers %s: %s", ", ".join(missing), exc)
+        return
+    with session_scope(engine) as session:
+        upsert_papers(session, "liked", records)
+
+
+def print_picks(picks: list[Pick], papers: dict[str, Paper], pool: int) -> None:
+    """Human table: rank, score, id, title, why."""
+    table = Table(title=f"{len(picks)} picked of {pool} candidate papers")
+    for column in ("#", "score", "id", "title", "why"):
+        table.add_column(column, overflow="fold")
+    for n, pick in enumerate(picks, 1):
+        why = "; ".join(f"{r.kind}: {r.label}" + (f" ({', '.join(r.terms)})" if r.terms else "")
+                        for r in pick.reasons)
+        table.add_row(str(n), f"{pick.score:.3f}", pick.id, papers[pick.id].title[:100], why)
+    Console(width=160).print(table)

@@ -1,0 +1,67 @@
+"""`digest rank` through the database, with liked papers fetched from a loopback arXiv API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from digest.cli import main
+from tests.conftest import read_data
+from tests.feedserver import FeedServer, Reply
+
+DEMO = Path(__file__).parents[2] / "config" / "demo"
+API = "arxiv_api_query_cs.AI+cs.LG+cs.CL_2026-08-02.atom.xml"
+
+
+def setup(tmp_path: Path, server: FeedServer, subscriber: dict[str, object]) -> Path:
+    lines = [json.loads(x) for x in (DEMO / "2026-06-11.jsonl").read_text().splitlines()]
+    data = tmp_path / "day.jsonl"
+    data.write_text("".join(json.dumps({**x, "published": "2026-06-11"}) + "\n" for x in lines))
+    config = {"database": f"sqlite:///{tmp_path}/d.db",
+              "fetch": {"arxiv_api_url": server.serve("/api/query", Reply(read_data(API))),
+                        "polite_hosts": {}},
+              "sources": [{"name": "day", "type": "jsonl", "path": str(data)}],
+              "subscribers": [{"email": "ada@example.org", **subscriber}]}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["poll", "-c", str(path), "--json"]) == 0
+    return path
+
+
+def rank_json(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, object]]:
+    capsys.readouterr()
+    assert main(["rank", *args, "--json"]) == 0
+    out: list[dict[str, object]] = json.loads(capsys.readouterr().out)
+    return out
+
+
+def test_rank_json_shape_window_and_top(tmp_path: Path, feed_server: FeedServer,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    config = setup(tmp_path, feed_server, {"topics": ["3D Gaussian splatting"], "max_papers": 8})
+    picks = rank_json(capsys, "-c", str(config), "--subscriber", "ADA@example.org",
+                      "--since", "2026-06-11", "--until", "2026-06-11", "--top", "3")
+    assert len(picks) == 3 and set(picks[0]) == {"id", "score", "reasons"}
+    assert [p["score"] for p in picks] == sorted((p["score"] for p in picks), reverse=True)
+    outside = rank_json(capsys, "-c", str(config), "--subscriber", "ada@example.org",
+                        "--since", "2026-06-12")
+    assert outside == []
+
+
+def test_liked_ids_not_stored_are_fetched_once(tmp_path: Path, feed_server: FeedServer,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    config = setup(tmp_path, feed_server, {"liked": ["2607.28628"]})
+    picks = rank_json(capsys, "-c", str(config), "--subscriber", "ada@example.org",
+                      "--since", "2026-06-11")
+    hits = feed_server.hits_for("/api/query")
+    assert len(hits) == 1 and "id_list=2607.28628" in hits[0].query
+    assert picks and any(r["kind"] == "liked" for p in picks for r in p["reasons"])  # type: ignore[attr-defined]
+    rank_json(capsys, "-c", str(config), "--subscriber", "ada@example.org", "--since", "2026-06-11")
+    assert len(feed_server.hits_for("/api/query")) == 1  # stored now: not fetched again
+
+
+def test_unknown_subscriber_exits_2(tmp_path: Path, feed_server: FeedServer) -> None:
+    config = setup(tmp_path, feed_server, {"topics": ["x"]})
+    assert main(["rank", "-c", str(config), "--subscriber", "who@example.org"]) == 2
