@@ -14,11 +14,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## make demo: poll the bundled real feed captures into var/demo.db (SQLite, no network).
+## make demo: poll the bundled real captures, rank, and write digests to var/outbox (no network).
 demo: $(STAMP)
 	$(BIN)/digest poll -c config/demo.yaml --force
 	$(BIN)/digest papers -c config/demo.yaml --limit 10
 	$(BIN)/digest rank -c config/demo.yaml --subscriber ada@example.org --top 5
+	$(BIN)/digest send -c config/demo.yaml --force
 
 ## make test: the whole suite, plus ruff and mypy.
 test: $(STAMP)

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import col, select
 
-from digest import __version__, rank_cli
+from digest import __version__, rank_cli, send_cli
 from digest.config import Config, load_config
 from digest.db import open_database, session_scope
 from digest.errors import ConfigError, DigestError
@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     poll.set_defaults(handler=cmd_poll)
 
     rank_cli.add_parser(sub)
+    send_cli.add_parsers(sub)
 
     papers = sub.add_parser("papers", help="list stored papers, newest first")
     _config_arg(papers)

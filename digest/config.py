@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from digest.config_errors import describe_errors
+from digest.delivery_config import DeliveryConfig
 from digest.errors import ConfigError
 from digest.ids import split_arxiv_id
 
@@ -140,6 +141,13 @@ class SubscriberConfig(_Strict):
     liked: list[str] = []
     trending_weight: float = Field(0.1, ge=0.0, le=1.0)
 
+    @field_validator("name")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and any(c in value for c in "\r\n\x00"):
+            raise ValueError("the name must be one line (no line breaks)")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
@@ -197,6 +205,7 @@ class Config(_Strict):
 
     database: str = "sqlite:///var/digest.db"
     fetch: FetchConfig = FetchConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
     sources: list[SourceConfig] = []
     subscribers: list[SubscriberConfig] = []
     subscribers_file: Path | None = None
@@ -280,4 +289,11 @@ def _resolved(config: Config, path: Path) -> Config:
     if db.startswith("sqlite:///") and not db.startswith("sqlite:////") and ":memory:" not in db:
         db = "sqlite:///" + str(base / db[len("sqlite:///"):])
     sources = [s.model_copy(update={"path": base / s.path}) if s.path else s for s in config.sources]
-    return config.model_copy(update={"database": db, "sources": sources, "path": path.resolve()})
+    d = config.delivery
+    delivery = d.model_copy(update={
+        "outbox_dir": base / d.outbox_dir,
+        "templates_dir": base / d.templates_dir if d.templates_dir else None,
+        "smtp": d.smtp.model_copy(update={"ca_file": base / d.smtp.ca_file})
+        if d.smtp.ca_file else d.smtp})
+    return config.model_copy(update={"database": db, "sources": sources, "delivery": delivery,
+                                     "path": path.resolve()})

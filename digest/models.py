@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -112,6 +121,64 @@ class Subscriber(SQLModel, table=True):
     cadence: str = Field(default="daily", max_length=10)
     interests: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     last_digest_date: date | None = None
+    failure_streak: int = 0
     token_nonce: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Outbox(SQLModel, table=True):
+    """One digest for one subscriber and one local date; the rendered message is fixed here."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("subscriber_id", "digest_date",
+                                       name="uq_outbox_subscriber_date"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(sa_column=Column(Integer, ForeignKey("subscribers.id",
+                                                                    ondelete="CASCADE"),
+                                                nullable=False, index=True))
+    digest_date: date
+    kind: str = Field(default="digest", max_length=10)
+    status: str = Field(default="queued", max_length=10, index=True)
+    message_id: str = Field(max_length=250, unique=True)
+    recipient: str = Field(max_length=320)
+    subject: str = Field(sa_type=Text)
+    message: bytes | None = Field(default=None, sa_type=LargeBinary)
+    paper_count: int = 0
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class OutboxPaper(SQLModel, table=True):
+    """A paper placed in a digest; (subscriber, paper) is unique, so no paper is sent twice."""
+
+    __tablename__ = "outbox_papers"
+    __table_args__ = (UniqueConstraint("subscriber_id", "paper_id",
+                                       name="uq_outbox_papers_subscriber_paper"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int = Field(sa_column=Column(Integer, ForeignKey("outbox.id", ondelete="CASCADE"),
+                                            nullable=False, index=True))
+    subscriber_id: int = Field(sa_column=Column(Integer, ForeignKey("subscribers.id",
+                                                                    ondelete="CASCADE"),
+                                                nullable=False))
+    paper_id: int = Field(sa_column=Column(Integer, ForeignKey("papers.id", ondelete="CASCADE"),
+                                           nullable=False))
+    position: int
+    score: float
+    why: str = Field(default="", sa_type=Text)
+    reasons: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+
+
+class Setting(SQLModel, table=True):
+    """Small key/value state the application generates itself (e.g. a signing key)."""
+
+    __tablename__ = "settings"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_type=Text)

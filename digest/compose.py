@@ -1,0 +1,211 @@
+"""Compose: pick each due subscriber's papers, render, and queue one outbox row per local date."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+
+from digest.config import Config
+from digest.db import session_scope
+from digest.digest_view import digest_view, why_line
+from digest.models import Outbox, OutboxPaper, Paper, Subscriber, utcnow
+from digest.rank import Interest, Pick
+from digest.ranking import liked_texts, papers_first_seen, rank_papers
+from digest.render import (
+    DigestView,
+    Envelope,
+    Rendered,
+    build_message,
+    new_message_id,
+    renderer_for,
+)
+from digest.schedule import due_date
+from digest.subscribers import interest_of, sync_subscribers
+from digest.tokens import make_token, secret_key
+
+log = logging.getLogger(__name__)
+FIRST_WINDOW = timedelta(days=1)
+
+
+@dataclass
+class Composed:
+    """What composing did for one subscriber."""
+
+    email: str
+    digest_date: date
+    status: str            # queued | empty | exists | dry-run
+    papers: int = 0
+    subject: str = ""
+
+
+def due_subscribers(session: Session, now: datetime, force: bool,
+                    only: str | None = None) -> list[tuple[Subscriber, date]]:
+    """Active subscribers whose digest for their local date is due and not yet composed."""
+    stmt = select(Subscriber).where(Subscriber.status == "active")
+    if only:
+        stmt = stmt.where(Subscriber.email == only.strip().lower())
+    out = []
+    for sub in session.exec(stmt.order_by(col(Subscriber.id))).all():
+        day = now.astimezone(ZoneInfo(sub.timezone)).date() if force else due_date(sub, now)
+        if day is not None:
+            out.append((sub, day))
+    composed = _composed_pairs(session, [s.id for s, _ in out if s.id is not None])
+    return [(s, d) for s, d in out if (s.id, d) not in composed]
+
+
+def _composed_pairs(session: Session, ids: list[int]) -> set[tuple[int, date]]:
+    pairs: set[tuple[int, date]] = set()
+    for start in range(0, len(ids), 500):
+        rows = session.exec(select(col(Outbox.subscriber_id), col(Outbox.digest_date))
+                            .where(col(Outbox.subscriber_id).in_(ids[start:start + 500]))).all()
+        pairs.update((int(a), b) for a, b in rows)
+    return pairs
+
+
+def last_digest_at(session: Session, ids: list[int]) -> dict[int, datetime]:
+    """When each subscriber's latest digest was composed."""
+    out: dict[int, datetime] = {}
+    for start in range(0, len(ids), 500):
+        rows = session.exec(select(Outbox.subscriber_id, func.max(Outbox.created_at))
+                            .where(col(Outbox.subscriber_id).in_(ids[start:start + 500]))
+                            .group_by(col(Outbox.subscriber_id))).all()
+        out.update({int(a): b for a, b in rows if b is not None})
+    return out
+
+
+def already_sent(session: Session, ids: list[int]) -> dict[int, set[str]]:
+    """Canonical ids of every paper already placed in each subscriber's digests."""
+    out: dict[int, set[str]] = defaultdict(set)
+    for start in range(0, len(ids), 500):
+        rows = session.exec(select(OutboxPaper.subscriber_id, Paper.canonical_id)
+                            .join(Paper, col(Paper.id) == col(OutboxPaper.paper_id))
+                            .where(col(OutboxPaper.subscriber_id).in_(ids[start:start + 500]))).all()
+        for sid, pid in rows:
+            out[int(sid)].add(pid)
+    return out
+
+
+def compose_due(engine: Engine, config: Config, now: datetime | None = None, *,
+                force: bool = False, only: str | None = None,
+                dry_run: bool = False) -> list[Composed]:
+    """Compose today's digest for every due subscriber (all active ones with `force`)."""
+    now = now or utcnow()
+    with session_scope(engine) as session:
+        sync_subscribers(session, config.subscribers)
+        due = due_subscribers(session, now, force, only)
+        ids = [s.id for s, _ in due if s.id is not None]
+        since = last_digest_at(session, ids)
+        sent = already_sent(session, ids)
+    groups: dict[datetime, list[tuple[Subscriber, date]]] = defaultdict(list)
+    for sub, day in due:
+        groups[since.get(sub.id or 0, now - FIRST_WINDOW)].append((sub, day))
+    results: list[Composed] = []
+    for start, members in sorted(groups.items()):
+        results += _compose_group(engine, config, members, start, sent, now, dry_run)
+    return results
+
+
+def _compose_group(engine: Engine, config: Config, members: Sequence[tuple[Subscriber, date]],
+                   since: datetime, sent: dict[int, set[str]], now: datetime,
+                   dry_run: bool) -> list[Composed]:
+    with session_scope(engine) as session:
+        papers = papers_first_seen(session, since, now)
+        interests = [interest_of(s) for s, _ in members]
+        picks = rank_papers(session, papers, interests,
+                            already_sent={s.email: sent.get(s.id or 0, set()) for s, _ in members})
+        titles = {k: v[0] for k, v in liked_texts(session, interests).items()}
+        key = secret_key(session, config.delivery.secret_key_env)
+    by_id = {p.canonical_id: p for p in papers}
+    return [_compose_one(engine, config, sub, day, interest, picks[sub.email], by_id, titles,
+                         key, now, dry_run)
+            for (sub, day), interest in zip(members, interests, strict=True)]
+
+
+def _compose_one(engine: Engine, config: Config, sub: Subscriber, day: date, interest: Interest,
+                 picks: list[Pick], papers: dict[str, Paper], liked_titles: dict[str, str],
+                 key: str, now: datetime, dry_run: bool) -> Composed:
+    chosen = picks[: max(interest.max_papers, sum(1 for p in picks if _followed(p)))]
+    if not chosen and config.delivery.empty_digest == "skip":
+        return Composed(sub.email, day, "empty")
+    view, rendered, whys = render_digest(config, sub, day, interest, chosen, papers,
+                                         liked_titles, key)
+    if dry_run:
+        return Composed(sub.email, day, "dry-run", len(chosen), rendered.subject)
+    envelope = Envelope(config.delivery.from_, sub.email, sub.name,
+                        new_message_id(config.delivery.list_domain), now,
+                        f"Paper Digest <digest.{config.delivery.list_domain}>",
+                        view.unsubscribe_url, unsubscribe_mailto(config, sub))
+    row = Outbox(subscriber_id=sub.id or 0, digest_date=day, kind="digest" if chosen else "empty",
+                 message_id=envelope.message_id, recipient=sub.email, subject=rendered.subject,
+                 message=build_message(rendered, envelope), paper_count=len(chosen),
+                 created_at=now)
+    return _save(engine, row, chosen, whys, papers)
+
+
+def render_digest(config: Config, sub: Subscriber, day: date, interest: Interest,
+                  chosen: list[Pick], papers: dict[str, Paper], liked_titles: dict[str, str],
+                  key: str) -> tuple[DigestView, Rendered, list[str]]:
+    """The view, the rendered parts and the why-lines of one digest."""
+    whys = [why_line(p, liked_titles) for p in chosen]
+    view = digest_view(config, sub, day, chosen, whys, papers, interest,
+                       make_token(key, "manage", sub), make_token(key, "unsubscribe", sub))
+    return view, renderer_for(config.delivery.templates_dir).render(view), whys
+
+
+def preview_digest(engine: Engine, config: Config, email: str,
+                   now: datetime | None = None) -> Rendered | None:
+    """Render today's digest for one subscriber without recording anything (None: unknown)."""
+    now = now or utcnow()
+    with session_scope(engine) as session:
+        sync_subscribers(session, config.subscribers)
+        sub = session.exec(select(Subscriber).where(Subscriber.email == email.strip().lower())
+                           ).first()
+        if sub is None or sub.id is None:
+            return None
+        since = last_digest_at(session, [sub.id]).get(sub.id, now - FIRST_WINDOW)
+        sent = already_sent(session, [sub.id])
+        papers = papers_first_seen(session, since, now)
+        interest = interest_of(sub)
+        picks = rank_papers(session, papers, [interest], already_sent={sub.email: sent[sub.id]})
+        titles = {k: v[0] for k, v in liked_texts(session, [interest]).items()}
+        key = secret_key(session, config.delivery.secret_key_env)
+    day = now.astimezone(ZoneInfo(sub.timezone)).date()
+    chosen = picks[sub.email][: interest.max_papers]
+    return render_digest(config, sub, day, interest, chosen,
+                         {p.canonical_id: p for p in papers}, titles, key)[1]
+
+
+def _followed(pick: Pick) -> bool:
+    return any(r.kind == "author" for r in pick.reasons)
+
+
+def unsubscribe_mailto(config: Config, sub: Subscriber) -> str:
+    """The mailto: form of List-Unsubscribe."""
+    address = config.delivery.unsubscribe_mailto or f"unsubscribe@{config.delivery.list_domain}"
+    return f"mailto:{address}?subject=unsubscribe%20{sub.id}"
+
+
+def _save(engine: Engine, row: Outbox, chosen: list[Pick], whys: list[str],
+          papers: dict[str, Paper]) -> Composed:
+    """The outbox row and its papers in one transaction; a second compose is a no-op."""
+    try:
+        with session_scope(engine) as session:
+            session.add(row)
+            session.flush()
+            for position, (pick, why) in enumerate(zip(chosen, whys, strict=True)):
+                session.add(OutboxPaper(outbox_id=row.id or 0, subscriber_id=row.subscriber_id,
+                                        paper_id=papers[pick.id].id or 0, position=position,
+                                        score=pick.score, why=why,
+                                        reasons=[r.as_json() for r in pick.reasons]))
+    except IntegrityError:
+        log.info("digest for %s on %s already composed", row.recipient, row.digest_date)
+        return Composed(row.recipient, row.digest_date, "exists")
+    return Composed(row.recipient, row.digest_date, "queued", len(chosen), row.subject)

@@ -1,0 +1,144 @@
+"""Deliver the outbox: claim queued digests, send, mark sent only after acceptance."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from digest.config import Config
+from digest.db import session_scope
+from digest.mailer import DeliveryError, FileMailer, Mailer, SmtpMailer
+from digest.models import Outbox, Subscriber, utcnow
+from digest.text import one_line
+
+log = logging.getLogger(__name__)
+BATCH = 100
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery run did."""
+
+    sent: int = 0
+    retry: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+    server_down: bool = False
+
+
+def make_mailer(config: Config) -> Mailer:
+    """The configured transport."""
+    if config.delivery.transport == "smtp":
+        return SmtpMailer(config.delivery.smtp)
+    return FileMailer(config.delivery.outbox_dir)
+
+
+def claim_outbox(session: Session, now: datetime, limit: int, stale_after: float) -> list[Outbox]:
+    """Mark up to `limit` due rows 'sending' and return them (SKIP LOCKED on PostgreSQL)."""
+    stale = now - timedelta(seconds=stale_after)
+    stmt = (select(Outbox)
+            .where(or_(col(Outbox.status) == "queued",
+                       (col(Outbox.status) == "sending") & (col(Outbox.claimed_at) < stale)))
+            .where(or_(col(Outbox.next_attempt_at).is_(None), col(Outbox.next_attempt_at) <= now))
+            .order_by(col(Outbox.id)).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = list(session.exec(stmt).all())
+    for row in rows:
+        row.status, row.claimed_at = "sending", now
+        session.add(row)
+    session.flush()
+    return rows
+
+
+async def deliver_queue(engine: Engine, config: Config, mailer: Mailer | None = None,
+                        now: datetime | None = None) -> DeliveryReport:
+    """Send every due queued digest; each message fails alone, a dead server stops the run."""
+    report = DeliveryReport()
+    async with mailer or make_mailer(config) as active:
+        while not report.server_down:
+            with session_scope(engine) as session:
+                batch = claim_outbox(session, now or utcnow(), BATCH,
+                                     config.delivery.claim_timeout_seconds)
+            if not batch:
+                break
+            for index, row in enumerate(batch):
+                if report.server_down:
+                    _release(engine, batch[index:])
+                    break
+                await _send_one(engine, config, active, row, report)
+    return report
+
+
+async def _send_one(engine: Engine, config: Config, mailer: Mailer, row: Outbox,
+                    report: DeliveryReport) -> None:
+    error: DeliveryError | None = None
+    try:
+        if row.message is None:
+            raise DeliveryError("the queued message body is missing", "compose it again",
+                                temporary=False)
+        await mailer.send(config.delivery.from_address, row.recipient, row.message)
+    except DeliveryError as exc:
+        error = exc
+    finally:  # state is saved whatever happened
+        with session_scope(engine) as session:
+            _record(session, config, row, error, report)
+
+
+def _record(session: Session, config: Config, row: Outbox, error: DeliveryError | None,
+            report: DeliveryReport) -> None:
+    now = utcnow()
+    stored = session.get(Outbox, row.id)
+    subscriber = session.get(Subscriber, row.subscriber_id)
+    if stored is None or subscriber is None:
+        return
+    if error is None:
+        stored.status, stored.sent_at, stored.last_error = "sent", now, None
+        subscriber.failure_streak = 0
+        subscriber.last_digest_date = max(subscriber.last_digest_date or stored.digest_date,
+                                          stored.digest_date)
+        report.sent += 1
+    elif error.down:  # not this message's fault: retry on the next run, attempts not counted
+        stored.status, stored.claimed_at = "queued", None
+        stored.last_error = one_line(str(error), 500)
+        report.retry += 1
+        report.server_down = True
+    elif error.temporary and stored.attempts + 1 < config.delivery.max_attempts:
+        stored.status, stored.attempts = "queued", stored.attempts + 1
+        delay = config.delivery.retry_minutes * 2 ** min(stored.attempts - 1, 6)
+        stored.next_attempt_at = now + timedelta(minutes=delay)
+        stored.last_error = one_line(str(error), 500)
+        report.retry += 1
+    else:
+        stored.status, stored.last_error = "failed", one_line(str(error), 500)
+        subscriber.failure_streak += 1
+        if subscriber.failure_streak >= config.delivery.pause_after_failures:
+            subscriber.status = "paused"
+            log.warning("paused %s after %d failed deliveries", subscriber.email,
+                        subscriber.failure_streak)
+        report.failed += 1
+    if error is not None:
+        report.errors.append(f"{row.recipient}: {error}")
+    session.add(stored)
+    session.add(subscriber)
+
+
+def _release(engine: Engine, rows: list[Outbox]) -> None:
+    """Put claimed-but-untried rows back in the queue (the server went away)."""
+    with session_scope(engine) as session:
+        session.execute(update(Outbox).where(col(Outbox.id).in_([r.id for r in rows]))
+                        .where(col(Outbox.status) == "sending")
+                        .values(status="queued", claimed_at=None))
+
+
+def cancel_queued(session: Session, subscriber_id: int) -> int:
+    """Cancel a subscriber's unsent digests (unsubscribe stops queued ones too)."""
+    result = session.execute(update(Outbox).where(col(Outbox.subscriber_id) == subscriber_id)
+                             .where(col(Outbox.status).in_(["queued", "sending"]))
+                             .values(status="cancelled"))
+    return int(getattr(result, "rowcount", 0) or 0)

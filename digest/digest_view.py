@@ -1,0 +1,90 @@
+"""Turn stored papers and picks into what the email template shows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from digest.config import Config
+from digest.latex import first_sentences, latex_to_text
+from digest.models import Paper, Subscriber
+from digest.rank import Interest, Pick
+from digest.render import DigestView, PaperView
+from digest.text import cut, one_line
+
+MAX_AUTHORS_SHOWN = 3
+
+
+def short_authors(authors: Sequence[str]) -> str:
+    """'A, B, C et al.' for long author lists."""
+    if len(authors) <= MAX_AUTHORS_SHOWN:
+        return ", ".join(authors)
+    return ", ".join(authors[:MAX_AUTHORS_SHOWN]) + " et al."
+
+
+def tldr(paper: Paper) -> str:
+    """Hugging Face's AI summary when present, else the abstract's first sentences, readable."""
+    summary = paper.signals.get("ai_summary")
+    if isinstance(summary, str) and summary.strip():
+        return cut(summary.strip(), 400)
+    return first_sentences(latex_to_text(paper.abstract)) if paper.abstract else ""
+
+
+def paper_view(paper: Paper, why: str = "") -> PaperView:
+    """A stored paper as the email shows it."""
+    signals = paper.signals
+    return PaperView(
+        title=one_line(latex_to_text(paper.title), 300), url=paper.url or "",
+        authors=short_authors(paper.authors),
+        categories=", ".join(paper.categories[:3]), tldr=tldr(paper), why=why,
+        pdf_url=paper.pdf_url or "", hf_url=str(signals.get("hf_url") or ""),
+        code_url=str(signals.get("github_repo") or ""),
+        upvotes=signals.get("hf_upvotes") if isinstance(signals.get("hf_upvotes"), int) else None,
+    )
+
+
+def why_line(pick: Pick, liked_titles: dict[str, str]) -> str:
+    """One line saying why a paper was picked: author, topic, keywords, liked paper."""
+    parts: list[str] = []
+    keywords = [r.label for r in pick.reasons if r.kind == "keyword"]
+    for r in pick.reasons:
+        if r.kind == "author":
+            parts.append(f"by {r.label}, whom you follow")
+        elif r.kind == "topic":
+            terms = f" ({', '.join(r.terms)})" if r.terms else ""
+            parts.append(f"matches your topic “{cut(r.label, 80)}”{terms}")
+        elif r.kind == "liked":
+            parts.append(f"close to a paper you liked, “{cut(liked_titles.get(r.label, r.label), 80)}”")
+        elif r.kind == "trending" and not parts:
+            parts.append(r.label)
+    if keywords:
+        parts.insert(1 if parts else 0, "keywords: " + ", ".join(f"“{k}”" for k in keywords[:4]))
+    return cut("; ".join(parts[:3]), 300)
+
+
+def interests_summary(interest: Interest) -> str:
+    """A short phrase of the subscriber's interests for the footer."""
+    items = list(interest.topics[:2]) + list(interest.keywords[:2])
+    return cut(", ".join(items), 120)
+
+
+def trending_views(papers: dict[str, Paper], listed: set[str], count: int) -> list[PaperView]:
+    """The day's most upvoted Hugging Face papers not already in the digest."""
+    scored = [(int(p.signals["hf_upvotes"]), p) for p in papers.values()
+              if isinstance(p.signals.get("hf_upvotes"), int) and p.canonical_id not in listed
+              and p.signals["hf_upvotes"] > 0]
+    scored.sort(key=lambda item: (-item[0], item[1].canonical_id))
+    return [paper_view(p) for _, p in scored[:count]]
+
+
+def digest_view(config: Config, sub: Subscriber, day: date, picks: Sequence[Pick],
+                whys: Sequence[str], papers: dict[str, Paper], interest: Interest,
+                manage_token: str, unsubscribe_token: str) -> DigestView:
+    """Everything the digest templates need for one subscriber and date."""
+    base = str(config.delivery.base_url).rstrip("/")
+    chosen = [paper_view(papers[p.id], why) for p, why in zip(picks, whys, strict=True)]
+    trending = trending_views(papers, {p.id for p in picks}, config.delivery.trending_count)
+    return DigestView(day=day, recipient=sub.email, name=sub.name, papers=chosen,
+                      trending=trending, manage_url=f"{base}/manage/{manage_token}",
+                      unsubscribe_url=f"{base}/unsubscribe/{unsubscribe_token}",
+                      interests=interests_summary(interest))

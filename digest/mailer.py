@@ -1,0 +1,167 @@
+"""Mailers: SMTP (one reused connection, STARTTLS / TLS / plain) and files (.eml + index)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+import time
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.header import decode_header, make_header
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+from aiosmtplib import errors
+
+from digest.delivery_config import SmtpConfig
+from digest.errors import DigestError
+from digest.render import escape_text
+
+
+class DeliveryError(DigestError):
+    """A message was not accepted. `temporary`: try again later; `down`: stop this batch."""
+
+    def __init__(self, message: str, hint: str = "", *, temporary: bool, down: bool = False):
+        super().__init__(message, hint)
+        self.temporary = temporary
+        self.down = down
+
+
+class Mailer(Protocol):
+    """Sends finished messages; raises DeliveryError when a message is not accepted."""
+
+    async def __aenter__(self) -> Mailer: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def send(self, sender: str, recipient: str, message: bytes) -> None:
+        """Deliver one message (or raise DeliveryError)."""
+
+
+def tls_context(cfg: SmtpConfig) -> ssl.SSLContext:
+    """Certificate checks on by default; a private CA file or (explicitly) none at all."""
+    ctx = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
+    if not cfg.verify_tls:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class SmtpMailer:
+    """aiosmtplib client reused for a whole batch; reconnects once when the server drops it."""
+
+    def __init__(self, cfg: SmtpConfig) -> None:
+        self.cfg = cfg
+        self._client: aiosmtplib.SMTP | None = None
+        self._last_send = 0.0
+
+    async def __aenter__(self) -> SmtpMailer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None and self._client.is_connected:
+            try:
+                await self._client.quit()
+            except errors.SMTPException:
+                self._client.close()
+        self._client = None
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        cfg = self.cfg
+        client = aiosmtplib.SMTP(
+            hostname=cfg.host, port=cfg.port, timeout=cfg.timeout,
+            use_tls=cfg.security == "tls", start_tls=cfg.security == "starttls",
+            tls_context=tls_context(cfg) if cfg.security != "none" else None)
+        try:
+            await client.connect()
+            if cfg.username:
+                await client.login(cfg.username, cfg.password() or "")
+        except errors.SMTPAuthenticationError as exc:
+            raise DeliveryError(f"SMTP login refused: {exc.code} {exc.message}",
+                                "check delivery.smtp.username and the password variable",
+                                temporary=True, down=True) from exc
+        except (errors.SMTPException, OSError) as exc:
+            raise DeliveryError(f"cannot reach the SMTP server {cfg.host}:{cfg.port}: {exc}",
+                                "digests stay queued and are retried",
+                                temporary=True, down=True) from exc
+        self._client = client
+        return client
+
+    async def _pace(self) -> None:
+        if self.cfg.max_per_second > 0:
+            wait = self._last_send + 1.0 / self.cfg.max_per_second - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        self._last_send = time.monotonic()
+
+    async def send(self, sender: str, recipient: str, message: bytes) -> None:
+        """Send over the shared connection; 4xx/connection problems are temporary, 5xx not."""
+        await self._pace()
+        for attempt in (1, 2):
+            client = self._client if self._client and self._client.is_connected \
+                else await self._connect()
+            try:
+                await client.sendmail(sender, [recipient], message)
+                return
+            except errors.SMTPServerDisconnected as exc:
+                self._client = None
+                if attempt == 2:
+                    raise DeliveryError(f"SMTP server disconnected: {exc}", "retried later",
+                                        temporary=True, down=True) from exc
+            except errors.SMTPRecipientsRefused as exc:
+                refused = exc.recipients[0]
+                raise _by_code(refused.code, refused.message) from exc
+            except errors.SMTPResponseException as exc:
+                raise _by_code(exc.code, exc.message) from exc
+            except (errors.SMTPTimeoutError, OSError) as exc:
+                self._client = None
+                raise DeliveryError(f"SMTP connection failed: {exc}", "retried later",
+                                    temporary=True, down=True) from exc
+
+
+def _by_code(code: int, text: str) -> DeliveryError:
+    message = f"SMTP {code}: {' '.join(str(text).split())[:300]}"
+    if 400 <= code < 500:
+        return DeliveryError(message, "the server asked to retry later", temporary=True)
+    return DeliveryError(message, "the server refused this message", temporary=False)
+
+
+class FileMailer:
+    """Writes each message as an .eml file under `outbox_dir`, plus an index.html listing them."""
+
+    def __init__(self, outbox_dir: Path) -> None:
+        self.dir = outbox_dir
+
+    async def __aenter__(self) -> FileMailer:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        write_index(self.dir)
+
+    async def send(self, sender: str, recipient: str, message: bytes) -> None:
+        """Write `<time>-<recipient>.eml` atomically."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        name = f"{stamp}-{re.sub(r'[^A-Za-z0-9@._-]', '_', recipient)[:80]}.eml"
+        tmp = self.dir / (name + ".tmp")
+        tmp.write_bytes(message)
+        tmp.replace(self.dir / name)
+
+
+def write_index(folder: Path) -> Path:
+    """index.html listing the .eml files, newest first, with their recipients and subjects."""
+    rows = []
+    for path in sorted(folder.glob("*.eml"), reverse=True)[:500]:
+        msg = message_from_bytes(path.read_bytes())
+        subject = str(make_header(decode_header(msg.get("Subject", ""))))
+        rows.append(f"<tr><td>{escape_text(msg.get('Date', ''))}</td>"
+                    f"<td>{escape_text(msg.get('To', ''))}</td>"
+                    f"<td><a href=\"{escape_text(path.name)}\">{escape_text(subject)}</a></td></tr>")
+    page = ("<!DOCTYPE html><meta charset=utf-8><title>paper-digest outbox</title>"
+            "<h1>paper-digest outbox</h1><p>Open a .eml file with your mail program.</p>"
+            "<table><tr><th>Date</th><th>To</th><th>Subject</th></tr>" + "".join(rows) + "</table>")
+    index = folder / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index

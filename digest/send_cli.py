@@ -1,0 +1,121 @@
+"""`digest preview`, `digest send` and `digest status`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from digest.compose import compose_due, preview_digest
+from digest.config import load_config
+from digest.db import open_database, session_scope
+from digest.deliver import deliver_queue
+from digest.errors import DigestError
+from digest.models import Feed, Outbox, Subscriber, utcnow
+from digest.rank_cli import UnknownSubscriberError
+from digest.schedule import next_send_time
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register preview, send and status."""
+    p = sub.add_parser("preview", help="render a subscriber's digest without sending it")
+    p.add_argument("-c", "--config", required=True)
+    p.add_argument("--subscriber", required=True)
+    p.add_argument("--date", type=datetime.fromisoformat, help="pretend it is this date (UTC)")
+    p.add_argument("--out", type=Path, help="write the HTML part to this file")
+    p.add_argument("--text", action="store_true", help="print the plain-text part")
+    p.set_defaults(handler=cmd_preview)
+
+    s = sub.add_parser("send", help="compose due digests and deliver the queue")
+    s.add_argument("-c", "--config", required=True)
+    s.add_argument("--subscriber", help="only this subscriber")
+    s.add_argument("--dry-run", action="store_true", help="compose and render, record nothing")
+    s.add_argument("--force", action="store_true", help="every active subscriber, due or not")
+    s.set_defaults(handler=cmd_send)
+
+    st = sub.add_parser("status", help="queue counts, subscribers and feeds")
+    st.add_argument("-c", "--config", required=True)
+    st.set_defaults(handler=cmd_status)
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """Render one digest; print its text or write its HTML."""
+    config = load_config(args.config)
+    engine = open_database(config.database)
+    when = args.date.astimezone() if args.date else None
+    rendered = preview_digest(engine, config, args.subscriber, when)
+    if rendered is None:
+        raise UnknownSubscriberError(f"no subscriber {args.subscriber!r}",
+                                     "check the address against the config")
+    print(f"Subject: {rendered.subject}")
+    if args.out:
+        args.out.write_text(rendered.html, encoding="utf-8")
+        print(f"HTML written to {args.out}")
+    if args.text or not args.out:
+        print(rendered.text)
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    """Compose what is due, then deliver the queue; non-zero when the server is unreachable."""
+    config = load_config(args.config)
+    engine = open_database(config.database)
+    composed = compose_due(engine, config, force=args.force, only=args.subscriber,
+                           dry_run=args.dry_run)
+    for c in composed:
+        print(f"{c.status:8} {c.email} {c.digest_date} {c.papers} papers  {c.subject}")
+    if args.dry_run:
+        return 0
+    report = asyncio.run(deliver_queue(engine, config))
+    print(f"delivered {report.sent}, to retry {report.retry}, failed {report.failed}")
+    for error in report.errors[:20]:
+        print(f"  {error}", file=sys.stderr)
+    if config.delivery.transport == "file" and report.sent:
+        print(f"open {config.delivery.outbox_dir / 'index.html'} to read them")
+    if report.server_down:
+        raise DigestError("the mail server could not be reached; digests stay queued",
+                          "run `digest send` again once it is back")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Queue counts, paused subscribers, next send times, feed health."""
+    config = load_config(args.config)
+    engine = open_database(config.database)
+    now = utcnow()
+    console = Console(width=140)
+    with session_scope(engine) as session:
+        counts = dict(session.exec(select(Outbox.status, func.count())
+                                   .group_by(col(Outbox.status))).all())
+        subs = session.exec(select(Subscriber).order_by(col(Subscriber.email))).all()
+        feeds = session.exec(select(Feed).order_by(col(Feed.name))).all()
+    console.print("queue: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in
+                                        ("queued", "sending", "sent", "failed", "cancelled")))
+    table = Table(title="subscribers")
+    for column in ("email", "status", "next send (local)", "last digest", "failures"):
+        table.add_column(column)
+    for s in subs:
+        nxt = next_send_time(s, now).strftime("%Y-%m-%d %H:%M %Z") if s.status == "active" else "-"
+        table.add_row(s.email, s.status, nxt, str(s.last_digest_date or "-"), str(s.failure_streak),
+                      style="yellow" if s.status == "paused" else None)
+    console.print(table)
+    feed_table = Table(title="feeds")
+    for column in ("feed", "last poll", "status", "next check", "error streak", "last error"):
+        feed_table.add_column(column, overflow="fold")
+    for f in feeds:
+        feed_table.add_row(f.name, _when(f.last_polled_at), f.last_status or "-",
+                           _when(f.next_check_at), str(f.error_count), (f.last_error or "")[:80],
+                           style="red" if f.error_count else None)
+    console.print(feed_table)
+    return 0
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
