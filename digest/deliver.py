@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import case, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -58,56 +61,84 @@ def claim_outbox(session: Session, now: datetime, limit: int, stale_after: float
 
 async def deliver_queue(engine: Engine, config: Config, mailer: Mailer | None = None,
                         now: datetime | None = None) -> DeliveryReport:
-    """Send every due queued digest; each message fails alone, a dead server stops the run."""
+    """Send every due queued digest; each message fails alone, a dead server stops the run.
+
+    A message's outcome is committed on a writer thread while the next one is on the wire;
+    at most one outcome is ever uncommitted, so a crash can repeat at most two messages.
+    """
     report = DeliveryReport()
-    async with mailer or make_mailer(config) as active:
-        while not report.server_down:
-            with session_scope(engine) as session:
-                batch = claim_outbox(session, now or utcnow(), BATCH,
-                                     config.delivery.claim_timeout_seconds)
-            if not batch:
-                break
-            for index, row in enumerate(batch):
-                if report.server_down:
-                    _release(engine, batch[index:])
+    writer = ThreadPoolExecutor(1, thread_name_prefix="outbox-writer")
+    pending: deque[asyncio.Future[None]] = deque()
+    try:
+        async with mailer or make_mailer(config) as active:
+            while not report.server_down:
+                with session_scope(engine) as session:
+                    batch = claim_outbox(session, now or utcnow(), BATCH,
+                                         config.delivery.claim_timeout_seconds)
+                if not batch:
                     break
-                await _send_one(engine, config, active, row, report)
+                for index, row in enumerate(batch):
+                    if report.server_down:
+                        await _drain(pending)
+                        _release(engine, batch[index:])
+                        break
+                    error = await _send_one(config, active, row)
+                    pending.append(asyncio.get_running_loop().run_in_executor(
+                        writer, _record_outcome, engine, config, row, error, report))
+                    while len(pending) > 1:
+                        await pending.popleft()
+                    report.server_down = report.server_down or bool(error and error.down)
+    finally:  # every outcome is saved, whatever happened
+        await _drain(pending)
+        writer.shutdown(wait=True)
     return report
 
 
-async def _send_one(engine: Engine, config: Config, mailer: Mailer, row: Outbox,
-                    report: DeliveryReport) -> None:
-    error: DeliveryError | None = None
+async def _drain(pending: deque[asyncio.Future[None]]) -> None:
+    while pending:
+        await pending.popleft()
+
+
+async def _send_one(config: Config, mailer: Mailer, row: Outbox) -> DeliveryError | None:
+    """Hand one message to the mailer; the error (if any) is returned, not raised."""
     try:
         if row.message is None:
             raise DeliveryError("the queued message body is missing", "compose it again",
                                 temporary=False)
         await mailer.send(config.delivery.from_address, row.recipient, row.message)
     except DeliveryError as exc:
-        error = exc
-    finally:  # state is saved whatever happened
-        with session_scope(engine) as session:
-            _record(session, config, row, error, report)
+        return exc
+    return None
 
 
-def _record(session: Session, config: Config, row: Outbox, error: DeliveryError | None,
+def _record_outcome(engine: Engine, config: Config, row: Outbox, error: DeliveryError | None,
+                    report: DeliveryReport) -> None:
+    if error is None:  # the hot path: two plain UPDATEs in one commit
+        with engine.begin() as conn:
+            conn.execute(update(Outbox).where(col(Outbox.id) == row.id)
+                         .values(status="sent", sent_at=utcnow(), last_error=None))
+            conn.execute(update(Subscriber).where(col(Subscriber.id) == row.subscriber_id)
+                         .values(failure_streak=0, last_digest_date=case(
+                             (col(Subscriber.last_digest_date) > row.digest_date,
+                              col(Subscriber.last_digest_date)), else_=row.digest_date)))
+        report.sent += 1
+        return
+    with session_scope(engine) as session:
+        _record(session, config, row, error, report)
+
+
+def _record(session: Session, config: Config, row: Outbox, error: DeliveryError,
             report: DeliveryReport) -> None:
+    """Save a failed attempt: retry later, or fail (and pause after repeated failures)."""
     now = utcnow()
     stored = session.get(Outbox, row.id)
     subscriber = session.get(Subscriber, row.subscriber_id)
     if stored is None or subscriber is None:
         return
-    if error is None:
-        stored.status, stored.sent_at, stored.last_error = "sent", now, None
-        subscriber.failure_streak = 0
-        subscriber.last_digest_date = max(subscriber.last_digest_date or stored.digest_date,
-                                          stored.digest_date)
-        report.sent += 1
-    elif error.down:  # not this message's fault: retry on the next run, attempts not counted
+    if error.down:  # not this message's fault: retry on the next run, attempts not counted
         stored.status, stored.claimed_at = "queued", None
         stored.last_error = one_line(str(error), 500)
         report.retry += 1
-        report.server_down = True
     elif error.temporary and stored.attempts + 1 < config.delivery.max_attempts:
         stored.status, stored.attempts = "queued", stored.attempts + 1
         delay = config.delivery.retry_minutes * 2 ** min(stored.attempts - 1, 6)
@@ -122,8 +153,7 @@ def _record(session: Session, config: Config, row: Outbox, error: DeliveryError 
             log.warning("paused %s after %d failed deliveries", subscriber.email,
                         subscriber.failure_streak)
         report.failed += 1
-    if error is not None:
-        report.errors.append(f"{row.recipient}: {error}")
+    report.errors.append(f"{row.recipient}: {error}")
     session.add(stored)
     session.add(subscriber)
 

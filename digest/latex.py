@@ -17,6 +17,7 @@ def _converter() -> LatexNodes2Text:
     return LatexNodes2Text(math_mode="text", strict_latex_spaces=True)
 
 
+@lru_cache(maxsize=20_000)  # the same abstracts appear in many subscribers' digests
 def latex_to_text(text: str) -> str:
     """`$O(n^2)$ with $\\alpha$` -> `O(n^2) with α`; text without TeX is returned as is."""
     if not _HAS_TEX.search(text):

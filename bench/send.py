@@ -1,0 +1,127 @@
+"""Delivery benchmark: render and deliver N digests of 10 papers to an aiosmtpd sink.
+
+Beside it, the ceiling of this stack: a bare aiosmtplib loop sending one pre-rendered
+message N times over one connection, in the same run, to the same sink (another process).
+
+    .venv/bin/python bench/send.py [--digests 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import aiosmtplib
+import yaml
+
+from digest.compose import compose_due
+from digest.config import load_config
+from digest.db import open_database, session_scope
+from digest.deliver import deliver_queue
+from digest.models import Outbox, utcnow
+from digest.sources import jsonl
+from digest.store import upsert_papers
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+
+
+def free_port() -> int:
+    """A free loopback port."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_sink(port: int) -> subprocess.Popen[str]:
+    """The counting sink in its own process (its own GIL and core)."""
+    proc = subprocess.Popen([sys.executable, str(HERE / "smtp_sink.py"), str(port)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def stop_sink(proc: subprocess.Popen[str]) -> int:
+    """Stop the sink; return how many messages it accepted."""
+    proc.terminate()
+    out, _ = proc.communicate(timeout=30)
+    return int(out.strip().splitlines()[-1])
+
+
+async def bare_ceiling(port: int, message: bytes, count: int) -> float:
+    """Seconds for a bare aiosmtplib loop: one connection, one message, `count` times."""
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False)
+    await client.connect()
+    start = time.perf_counter()
+    for _ in range(count):
+        await client.sendmail("digest@bench.example", ["reader@bench.example"], message)
+    took = time.perf_counter() - start
+    await client.quit()
+    return took
+
+
+def write_config(tmp: Path, port: int, count: int) -> Path:
+    """N subscribers with real-looking interests, SMTP to the sink."""
+    topics = ["large language models", "diffusion models for images", "reinforcement learning",
+              "graph neural networks", "speech recognition", "robot manipulation"]
+    subs = [{"email": f"reader{i}@bench.example", "topics": [topics[i % len(topics)]],
+             "keywords": ["benchmark"], "max_papers": 10} for i in range(count)]
+    doc = {"database": f"sqlite:///{tmp}/send.db", "subscribers": subs,
+           "delivery": {"transport": "smtp", "from": "Paper Digest <digest@bench.example>",
+                        "base_url": "https://digest.bench.example",
+                        "smtp": {"host": "127.0.0.1", "port": port, "security": "none"}}}
+    path = tmp / "send.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def main() -> None:
+    """Compose, then deliver and compare with the bare ceiling."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--digests", type=int, default=10_000)
+    args = ap.parse_args()
+    port = free_port()
+    sink = start_sink(port)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        config = load_config(write_config(tmp, port, args.digests))
+        engine = open_database(config.database)
+        papers = jsonl.parse((ROOT / "config/demo/2026-06-11.jsonl").read_bytes())
+        papers += jsonl.parse((ROOT / "config/demo/2026-06-12.jsonl").read_bytes())
+        with session_scope(engine) as s:
+            upsert_papers(s, "bench", papers, utcnow() - timedelta(minutes=5))
+        start = time.perf_counter()
+        composed = compose_due(engine, config, force=True)
+        compose_s = time.perf_counter() - start
+        queued = sum(1 for c in composed if c.status == "queued")
+        with session_scope(engine) as s:
+            sample = s.get(Outbox, 1)
+            message = sample.message if sample and sample.message else b""
+        start = time.perf_counter()
+        report = asyncio.run(deliver_queue(engine, config))
+        deliver_s = time.perf_counter() - start
+        bare_s = asyncio.run(bare_ceiling(port, message, args.digests))
+    received = stop_sink(sink)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"digests": args.digests, "queued": queued, "delivered": report.sent,
+                      "sink_received": received, "message_bytes": len(message)}))
+    print(f"compose (rank + render + queue): {compose_s:6.1f} s  {queued / compose_s:7.0f} digests/s")
+    print(f"deliver queued digests:          {deliver_s:6.1f} s  {report.sent / deliver_s:7.0f} msg/s")
+    print(f"bare aiosmtplib ceiling:         {bare_s:6.1f} s  {args.digests / bare_s:7.0f} msg/s")
+    print(f"deliver / ceiling: {(report.sent / deliver_s) / (args.digests / bare_s):.0%}   "
+          f"render+deliver / ceiling: "
+          f"{(queued / (compose_s + deliver_s)) / (args.digests / bare_s):.0%}")
+    print(f"peak RSS: {rss:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
