@@ -61,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     rank_cli.add_parser(sub)
     send_cli.add_parsers(sub)
 
+    run = sub.add_parser("run", help="the daemon: poll, compose and deliver on schedule")
+    _config_arg(run)
+    run.add_argument("--once", action="store_true",
+                     help="one full cycle now (poll due sources, compose due, deliver) and exit")
+    run.add_argument("--force", action="store_true",
+                     help="with --once: poll every source and compose for every subscriber")
+    run.add_argument("--log-json", action="store_true", help="JSON log lines on stderr")
+    run.set_defaults(handler=cmd_run)
+
     papers = sub.add_parser("papers", help="list stored papers, newest first")
     _config_arg(papers)
     papers.add_argument("--limit", type=int, default=20)
@@ -108,6 +117,19 @@ def print_poll_table(reports: list[PollReport], config: Config) -> None:
         table.add_row(r.source, r.type, r.status, str(r.parsed), str(r.new), str(r.updated),
                       r.error or "", style="red" if r.error else None)
     console.print(table)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the daemon (or one cycle)."""
+    from pathlib import Path
+
+    from digest.daemon import Daemon
+    from digest.logs import setup_logging
+
+    setup_logging(json_lines=args.log_json,
+                  level=logging.DEBUG if args.verbose else logging.INFO)
+    load_config(args.config)  # a bad config exits 2 before anything starts
+    return asyncio.run(Daemon(Path(args.config), once=args.once, force=args.force).run())
 
 
 def cmd_papers(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -33,6 +33,7 @@ from digest.tokens import make_token, secret_key
 
 log = logging.getLogger(__name__)
 FIRST_WINDOW = timedelta(days=1)
+COMPOSE_CHUNK = 1000  # subscribers ranked together; a stop request is honoured between chunks
 
 
 @dataclass
@@ -95,7 +96,8 @@ def already_sent(session: Session, ids: list[int]) -> dict[int, set[str]]:
 
 def compose_due(engine: Engine, config: Config, now: datetime | None = None, *,
                 force: bool = False, only: str | None = None,
-                dry_run: bool = False) -> list[Composed]:
+                dry_run: bool = False, should_stop: Callable[[], bool] = lambda: False,
+                ) -> list[Composed]:
     """Compose today's digest for every due subscriber (all active ones with `force`)."""
     now = now or utcnow()
     with session_scope(engine) as session:
@@ -109,7 +111,11 @@ def compose_due(engine: Engine, config: Config, now: datetime | None = None, *,
         groups[since.get(sub.id or 0, now - FIRST_WINDOW)].append((sub, day))
     results: list[Composed] = []
     for start, members in sorted(groups.items()):
-        results += _compose_group(engine, config, members, start, sent, now, dry_run)
+        for first in range(0, len(members), COMPOSE_CHUNK):
+            if should_stop():
+                return results
+            results += _compose_group(engine, config, members[first:first + COMPOSE_CHUNK],
+                                      start, sent, now, dry_run)
     return results
 
 

@@ -33,11 +33,47 @@ class _Strict(BaseModel):
 
 
 class Schedule(_Strict):
-    """When the daemon polls a source: every N minutes, or a cron expression."""
+    """When the daemon polls a source: every N minutes, or a cron expression in a time zone."""
 
-    every_minutes: int | None = Field(None, ge=5, le=7 * 24 * 60)
+    every_minutes: int | None = Field(None, ge=1, le=7 * 24 * 60)
     cron: str | None = None
     timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from apscheduler.triggers.cron import CronTrigger
+            try:
+                CronTrigger.from_crontab(value)
+            except ValueError as exc:
+                raise ValueError(f"not a cron expression ({exc}); use 5 fields, "
+                                 "e.g. '5,35 20-23 * * sun,mon,tue,wed,thu'") from exc
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("unknown time zone; use an IANA name such as America/New_York") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _one(self) -> Schedule:
+        if (self.every_minutes is None) == (self.cron is None):
+            raise ValueError("give exactly one of every_minutes or cron")
+        return self
+
+
+class DaemonConfig(_Strict):
+    """`digest run`: delivery cadence, the HTTP endpoint, shutdown."""
+
+    delivery_every_seconds: float = Field(60.0, ge=0.5, le=3600)
+    http_host: str = "127.0.0.1"
+    http_port: int | None = Field(None, ge=0, le=65535)
+    shutdown_grace_seconds: float = Field(10.0, ge=0)
 
 
 class _SourceBase(_Strict):
@@ -206,6 +242,7 @@ class Config(_Strict):
     database: str = "sqlite:///var/digest.db"
     fetch: FetchConfig = FetchConfig()
     delivery: DeliveryConfig = DeliveryConfig()
+    daemon: DaemonConfig = DaemonConfig()
     sources: list[SourceConfig] = []
     subscribers: list[SubscriberConfig] = []
     subscribers_file: Path | None = None

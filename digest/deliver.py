@@ -60,7 +60,8 @@ def claim_outbox(session: Session, now: datetime, limit: int, stale_after: float
 
 
 async def deliver_queue(engine: Engine, config: Config, mailer: Mailer | None = None,
-                        now: datetime | None = None) -> DeliveryReport:
+                        now: datetime | None = None,
+                        stop: asyncio.Event | None = None) -> DeliveryReport:
     """Send every due queued digest; each message fails alone, a dead server stops the run.
 
     A message's outcome is committed on a writer thread while the next one is on the wire;
@@ -71,14 +72,14 @@ async def deliver_queue(engine: Engine, config: Config, mailer: Mailer | None = 
     pending: deque[asyncio.Future[None]] = deque()
     try:
         async with mailer or make_mailer(config) as active:
-            while not report.server_down:
+            while not report.server_down and not (stop and stop.is_set()):
                 with session_scope(engine) as session:
                     batch = claim_outbox(session, now or utcnow(), BATCH,
                                          config.delivery.claim_timeout_seconds)
                 if not batch:
                     break
                 for index, row in enumerate(batch):
-                    if report.server_down:
+                    if report.server_down or (stop and stop.is_set()):
                         await _drain(pending)
                         _release(engine, batch[index:])
                         break
@@ -164,6 +165,14 @@ def _release(engine: Engine, rows: list[Outbox]) -> None:
         session.execute(update(Outbox).where(col(Outbox.id).in_([r.id for r in rows]))
                         .where(col(Outbox.status) == "sending")
                         .values(status="queued", claimed_at=None))
+
+
+def requeue_in_flight(engine: Engine) -> int:
+    """Rows left 'sending' by a process that died; only safe while holding the daemon lock."""
+    with session_scope(engine) as session:
+        result = session.execute(update(Outbox).where(col(Outbox.status) == "sending")
+                                 .values(status="queued", claimed_at=None))
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 def cancel_queued(session: Session, subscriber_id: int) -> int:

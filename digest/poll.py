@@ -63,24 +63,33 @@ def sync_feeds(session: Session, sources: list[SourceConfig]) -> dict[str, Feed]
     return feeds
 
 
-def due_feeds(session: Session, sources: list[SourceConfig], now: datetime) -> list[SourceConfig]:
-    """Enabled sources whose `next_check_at` has come (or that were never polled)."""
+def due_feeds(session: Session, sources: list[SourceConfig], now: datetime,
+              backoff_only: bool = False) -> list[SourceConfig]:
+    """Enabled sources whose `next_check_at` has come (or that were never polled).
+
+    With `backoff_only` (the daemon, whose schedule decides when to poll) only a failing
+    feed's backoff holds a poll back.
+    """
     feeds = sync_feeds(session, sources)
 
-    def due(when: datetime | None) -> bool:
-        return when is None or when <= now
+    def due(feed: Feed) -> bool:
+        if backoff_only and feed.error_count == 0:
+            return True
+        return feed.next_check_at is None or feed.next_check_at <= now
 
-    return [s for s in sources if s.enabled and due(feeds[s.name].next_check_at)]
+    return [s for s in sources if s.enabled and due(feeds[s.name])]
 
 
 async def poll_sources(config: Config, engine: Engine, *, force: bool = False,
                        now: datetime | None = None, names: list[str] | None = None,
-                       fetcher: Fetcher | None = None) -> list[PollReport]:
+                       fetcher: Fetcher | None = None,
+                       backoff_only: bool = False) -> list[PollReport]:
     """Poll every due source once (all enabled ones with `force`), concurrently."""
     now = now or utcnow()
     sources = [s for s in config.sources if names is None or s.name in names]
     with session_scope(engine) as session:
-        chosen = [s for s in sources if s.enabled] if force else due_feeds(session, sources, now)
+        chosen = [s for s in sources if s.enabled] if force else \
+            due_feeds(session, sources, now, backoff_only)
         if force:
             sync_feeds(session, sources)
     if not chosen:

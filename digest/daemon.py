@@ -1,0 +1,171 @@
+"""`digest run`: the scheduler daemon. The database, not the scheduler, is the source of truth."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.engine import Engine
+
+from digest.compose import compose_due
+from digest.config import Config, SourceConfig, load_config
+from digest.db import open_database
+from digest.deliver import deliver_queue, requeue_in_flight
+from digest.errors import ConfigError
+from digest.lock import DaemonLock
+from digest.models import utcnow
+from digest.poll import DEFAULT_INTERVAL_MINUTES, poll_sources
+
+log = logging.getLogger("digest.daemon")
+ARXIV_CRON = ("5,35 20-23 * * sun,mon,tue,wed,thu", "America/New_York")  # after arXiv's 20:00 ET announce
+
+
+def source_trigger(src: SourceConfig) -> BaseTrigger:
+    """The source's own schedule, or its publisher's default."""
+    if src.schedule and src.schedule.cron:
+        return CronTrigger.from_crontab(src.schedule.cron, timezone=src.schedule.timezone)
+    if src.schedule and src.schedule.every_minutes:
+        return IntervalTrigger(minutes=src.schedule.every_minutes)
+    if src.type in ("arxiv_rss", "arxiv_api") and src.path is None:
+        return CronTrigger.from_crontab(ARXIV_CRON[0], timezone=ARXIV_CRON[1])
+    return IntervalTrigger(minutes=DEFAULT_INTERVAL_MINUTES[src.type])
+
+
+@dataclass
+class Daemon:
+    """Polls on schedule, composes and delivers due digests, reloads on SIGHUP."""
+
+    config_path: Path
+    once: bool = False
+    force: bool = False
+    config: Config = field(init=False)
+    engine: Engine = field(init=False)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    scheduler: AsyncIOScheduler | None = None
+    _busy: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _http_task: asyncio.Task[None] | None = None
+
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT (or one cycle with `once`); returns the exit code."""
+        self.config = load_config(self.config_path)
+        self.engine = open_database(self.config.database)
+        with DaemonLock(self.engine):
+            requeued = requeue_in_flight(self.engine)  # we hold the lock: these died with us
+            if requeued:
+                log.warning("requeued %d digest(s) left in flight by a previous run", requeued)
+            if self.once:
+                await self.poll_all(force=self.force)
+                await self.deliver_cycle(force=self.force)
+                return 0
+            return await self._serve()
+
+    async def _serve(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._request_stop, sig)
+        loop.add_signal_handler(signal.SIGHUP, self._reload)
+        self.scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
+        self._schedule_jobs()
+        self.scheduler.start()
+        server = await self._start_http()
+        log.info("daemon started: %d source(s), delivery every %ss", len(self.config.sources),
+                 self.config.daemon.delivery_every_seconds)
+        await self.stop.wait()
+        self.scheduler.shutdown(wait=False)
+        try:  # let the job in flight finish its current message and commit
+            async with asyncio.timeout(self.config.daemon.shutdown_grace_seconds):
+                async with self._busy:
+                    pass
+        except TimeoutError:
+            log.warning("shutdown grace period over; exiting with work in flight")
+        if server is not None:
+            server.should_exit = True
+            if self._http_task is not None:
+                await asyncio.wait([self._http_task], timeout=5)
+        log.info("daemon stopped")
+        return 0
+
+    def _schedule_jobs(self) -> None:
+        assert self.scheduler is not None
+        self.scheduler.remove_all_jobs()
+        for src in self.config.sources:
+            if src.enabled:
+                self.scheduler.add_job(self.poll_one, source_trigger(src), args=[src.name],
+                                       id=f"poll:{src.name}", next_run_time=utcnow())
+        self.scheduler.add_job(self.deliver_cycle, IntervalTrigger(
+            seconds=self.config.daemon.delivery_every_seconds), id="deliver",
+            next_run_time=utcnow())  # at start: catch up on digests missed while down
+
+    def _request_stop(self, sig: signal.Signals) -> None:
+        log.info("received %s; finishing the message in flight", sig.name)
+        self.stop.set()
+
+    def _reload(self) -> None:
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("config reload refused, keeping the running config:\n%s", exc)
+            return
+        if new.database != self.config.database:
+            log.error("config reload refused: the database cannot change while running")
+            return
+        self.config = new
+        self._schedule_jobs()
+        log.info("config reloaded: %d source(s), %d subscriber(s) in the file",
+                 len(new.sources), len(new.subscribers))
+
+    async def poll_one(self, name: str) -> None:
+        """Scheduled poll of one source (a failing feed's backoff still applies)."""
+        await self.poll_all(names=[name], backoff_only=True)
+
+    async def poll_all(self, force: bool = False, names: list[str] | None = None,
+                       backoff_only: bool = False) -> None:
+        """Poll sources; results go to the log."""
+        if self.stop.is_set():
+            return
+        for report in await poll_sources(self.config, self.engine, force=force, names=names,
+                                         backoff_only=backoff_only):
+            level = logging.WARNING if report.error else logging.INFO
+            log.log(level, "polled %s: status %s, %d parsed, %d new, %d updated%s",
+                    report.source, report.status, report.parsed, report.new, report.updated,
+                    f", error: {report.error}" if report.error else "")
+
+    async def deliver_cycle(self, force: bool = False) -> None:
+        """Compose what is due (in a worker thread), then deliver the queue."""
+        if self.stop.is_set():
+            return
+        async with self._busy:
+            composed = await asyncio.to_thread(compose_due, self.engine, self.config,
+                                               force=force, should_stop=self.stop.is_set)
+            for c in composed:
+                log.info("composed %s for %s (%s, %d papers)", c.digest_date, c.email, c.status,
+                         c.papers)
+            report = await deliver_queue(self.engine, self.config, stop=self.stop)
+            if report.sent or report.retry or report.failed:
+                log.info("delivered %d, to retry %d, failed %d", report.sent, report.retry,
+                         report.failed)
+            for error in report.errors[:10]:
+                log.warning("delivery: %s", error)
+
+    async def _start_http(self) -> Any:
+        """Serve /healthz (and the web app, when configured) with uvicorn."""
+        port = self.config.daemon.http_port
+        if port is None:
+            return None
+        from digest.health import build_app, quiet_server
+        server = quiet_server(build_app(self), self.config.daemon.http_host, port)
+        self._http_task = asyncio.get_running_loop().create_task(server.serve())
+        for _ in range(100):  # listening before we say we started
+            if server.started or self._http_task.done():
+                break
+            await asyncio.sleep(0.05)
+        return server
