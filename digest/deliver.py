@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, or_, update
+from sqlalchemy import bindparam, case, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -68,7 +70,7 @@ async def deliver_queue(engine: Engine, config: Config, mailer: Mailer | None = 
     at most one outcome is ever uncommitted, so a crash can repeat at most two messages.
     """
     report = DeliveryReport()
-    writer = ThreadPoolExecutor(1, thread_name_prefix="outbox-writer")
+    writer = OutcomeWriter(engine, config, report)
     pending: deque[asyncio.Future[None]] = deque()
     try:
         async with mailer or make_mailer(config) as active:
@@ -84,14 +86,13 @@ async def deliver_queue(engine: Engine, config: Config, mailer: Mailer | None = 
                         _release(engine, batch[index:])
                         break
                     error = await _send_one(config, active, row)
-                    pending.append(asyncio.get_running_loop().run_in_executor(
-                        writer, _record_outcome, engine, config, row, error, report))
+                    pending.append(asyncio.wrap_future(writer.put(row, error)))
                     while len(pending) > 1:
                         await pending.popleft()
                     report.server_down = report.server_down or bool(error and error.down)
     finally:  # every outcome is saved, whatever happened
         await _drain(pending)
-        writer.shutdown(wait=True)
+        writer.close()
     return report
 
 
@@ -112,20 +113,65 @@ async def _send_one(config: Config, mailer: Mailer, row: Outbox) -> DeliveryErro
     return None
 
 
-def _record_outcome(engine: Engine, config: Config, row: Outbox, error: DeliveryError | None,
-                    report: DeliveryReport) -> None:
-    if error is None:  # the hot path: two plain UPDATEs in one commit
-        with engine.begin() as conn:
-            conn.execute(update(Outbox).where(col(Outbox.id) == row.id)
-                         .values(status="sent", sent_at=utcnow(), last_error=None))
-            conn.execute(update(Subscriber).where(col(Subscriber.id) == row.subscriber_id)
-                         .values(failure_streak=0, last_digest_date=case(
-                             (col(Subscriber.last_digest_date) > row.digest_date,
-                              col(Subscriber.last_digest_date)), else_=row.digest_date)))
-        report.sent += 1
-        return
-    with session_scope(engine) as session:
-        _record(session, config, row, error, report)
+_MARK_SENT = (update(Outbox).where(col(Outbox.id) == bindparam("row_id"))
+              .values(status="sent", sent_at=bindparam("sent_at"), last_error=None))
+_SUBSCRIBER_OK = (update(Subscriber).where(col(Subscriber.id) == bindparam("sub_id"))
+                  .values(failure_streak=0, last_digest_date=case(
+                      (col(Subscriber.last_digest_date) > bindparam("day"),
+                       col(Subscriber.last_digest_date)), else_=bindparam("day"))))
+
+
+class OutcomeWriter:
+    """Commits delivery outcomes on its own thread; successes waiting together share a commit."""
+
+    def __init__(self, engine: Engine, config: Config, report: DeliveryReport) -> None:
+        self.engine, self.config, self.report = engine, config, report
+        self._queue: queue.SimpleQueue[tuple[Outbox, DeliveryError | None, Future[None]] | None] \
+            = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="outbox-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, row: Outbox, error: DeliveryError | None) -> Future[None]:
+        """Queue one outcome; the future resolves once it is committed."""
+        done: Future[None] = Future()
+        self._queue.put((row, error, done))
+        return done
+
+    def close(self) -> None:
+        """Commit what is queued and stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            items = [self._queue.get()]
+            while not self._queue.empty():
+                items.append(self._queue.get())
+            stop = None in items
+            batch = [i for i in items if i is not None]
+            try:
+                self._commit(batch)
+                for _, _, done in batch:
+                    done.set_result(None)
+            except Exception as exc:  # surfaced to the sending loop, which stops
+                for _, _, done in batch:
+                    done.set_exception(exc)
+            if stop:
+                return
+
+    def _commit(self, batch: list[tuple[Outbox, DeliveryError | None, Future[None]]]) -> None:
+        sent = [row for row, error, _ in batch if error is None]
+        if sent:
+            now = utcnow()
+            with self.engine.begin() as conn:
+                conn.execute(_MARK_SENT, [{"row_id": r.id, "sent_at": now} for r in sent])
+                conn.execute(_SUBSCRIBER_OK, [{"sub_id": r.subscriber_id, "day": r.digest_date}
+                                              for r in sent])
+            self.report.sent += len(sent)
+        for row, error, _ in batch:
+            if error is not None:
+                with session_scope(self.engine) as session:
+                    _record(session, self.config, row, error, self.report)
 
 
 def _record(session: Session, config: Config, row: Outbox, error: DeliveryError,

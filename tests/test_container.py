@@ -16,7 +16,7 @@ ROOT = Path(__file__).parents[1]
 def test_compose_file_validates_against_the_compose_spec() -> None:
     schema = json.loads((ROOT / "tests/data/compose_spec.json").read_text())
     doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    jsonschema.validate(doc, schema)
+    jsonschema.Draft201909Validator(schema).validate(doc)
     assert {"digest", "mailpit", "postgres"} <= set(doc["services"])
     assert doc["services"]["postgres"]["profiles"] == ["postgres"]
     assert "8025:8025" in doc["services"]["mailpit"]["ports"]
