@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import col, select
 
-from digest import __version__, rank_cli, send_cli
+from digest import __version__, rank_cli, send_cli, web_cli
 from digest.config import Config, load_config
 from digest.db import open_database, session_scope
 from digest.errors import ConfigError, DigestError
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rank_cli.add_parser(sub)
     send_cli.add_parsers(sub)
+    web_cli.add_parsers(sub)
 
     run = sub.add_parser("run", help="the daemon: poll, compose and deliver on schedule")
     _config_arg(run)

@@ -67,6 +67,19 @@ class Schedule(_Strict):
         return self
 
 
+class WebConfig(_Strict):
+    """The subscription web app (`digest serve`, or `digest run` with daemon.http_port)."""
+
+    enabled: bool = True
+    title: str = Field("Paper Digest", max_length=80)
+    confirm_max_age_hours: float = Field(48.0, gt=0)
+    confirm_resend_minutes: float = Field(60.0, ge=0)
+    rate_limit_per_ip: int = Field(20, ge=1)            # form posts per IP per hour
+    rate_limit_per_address: int = Field(5, ge=1)        # subscribe attempts per address per day
+    preview_window_days: int = Field(3, ge=1, le=30)
+    trust_proxy_headers: bool = False                   # use X-Forwarded-For behind a proxy
+
+
 class DaemonConfig(_Strict):
     """`digest run`: delivery cadence, the HTTP endpoint, shutdown."""
 
@@ -243,6 +256,7 @@ class Config(_Strict):
     fetch: FetchConfig = FetchConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     daemon: DaemonConfig = DaemonConfig()
+    web: WebConfig = WebConfig()
     sources: list[SourceConfig] = []
     subscribers: list[SubscriberConfig] = []
     subscribers_file: Path | None = None

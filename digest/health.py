@@ -37,7 +37,11 @@ def build_app(daemon: Daemon) -> Starlette:
         return JSONResponse({"status": "ok" if running else "starting", "queue": queue,
                              "failing_feeds": failing}, status_code=200 if running else 503)
 
-    return Starlette(routes=[Route("/healthz", healthz)])
+    route = Route("/healthz", healthz)
+    if daemon.config.web.enabled:
+        from digest.web.app import build_web_app
+        return build_web_app(daemon.config, daemon.engine, extra_routes=[route])
+    return Starlette(routes=[route])
 
 
 class _DaemonServer(uvicorn.Server):

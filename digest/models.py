@@ -122,6 +122,8 @@ class Subscriber(SQLModel, table=True):
     interests: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     last_digest_date: date | None = None
     failure_streak: int = 0
+    confirm_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     token_nonce: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,261 @@
+"""Request handlers: each validates its input, acts on the database, and renders a page."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from digest.config import SubscriberConfig
+from digest.db import session_scope
+from digest.deliver import cancel_queued
+from digest.digest_view import paper_view, why_line
+from digest.models import Paper, Subscriber
+from digest.ranking import liked_texts, rank_papers
+from digest.render import PaperView
+from digest.subscribers import find_subscriber, interest_of, interests_of
+from digest.tokens import Purpose, make_token
+from digest.web.common import (
+    Web,
+    check_csrf,
+    confirm_age,
+    limited,
+    plain,
+    read_form,
+    resend_due,
+)
+from digest.web.forms import parse_subscription
+from digest.web.mail import send_notice
+
+CHECK_INBOX = ("Check your inbox",
+               "If this address can receive email, a message with a link is on its way. "
+               "Nothing is sent to you until you confirm.")
+PREVIEW_LIMIT = 2000
+
+
+def bad_form(web: Web, request: Request) -> Response:
+    """400 for bodies that are not a readable form."""
+    return web.page(request, "message", 400, heading="That did not work",
+                    message="The form could not be read. Please try again.")
+
+
+def invalid_link(web: Web, request: Request, why: str) -> Response:
+    """400 for tokens that are tampered, expired, reused or for another purpose."""
+    return web.page(request, "message", 400, heading="This link is not valid",
+                    message=why[:1].upper() + why[1:] + ".")
+
+
+async def subscribe_page(web: Web, request: Request) -> Response:
+    """GET /: the subscription form."""
+    return web.page(request, "subscribe", values={}, errors={}, preview=None)
+
+
+async def subscribe_post(web: Web, request: Request) -> Response:
+    """POST /: preview, or start a double opt-in (same answer whether the address is known)."""
+    form = await read_form(request)
+    if form is None:
+        return bad_form(web, request)
+    if (refusal := check_csrf(web, request, form) or limited(web, request)) is not None:
+        return refusal
+    preview = form.get("action") == "preview"
+    result = parse_subscription(form, need_email=not preview)
+    if result.errors:
+        return web.page(request, "subscribe", 400, values=result.values, errors=result.errors,
+                        preview=None)
+    assert result.subscriber is not None
+    if preview:
+        return web.page(request, "subscribe", values=result.values, errors={},
+                        preview=preview_papers(web, result.subscriber))
+    email = str(result.subscriber.email).lower()
+    if web.limiter.allow("address", email, web.config.web.rate_limit_per_address, 86400):
+        await register(web, result.subscriber)
+    return web.page(request, "message", heading=CHECK_INBOX[0], message=CHECK_INBOX[1])
+
+
+async def register(web: Web, wanted: SubscriberConfig) -> None:
+    """Create or refresh a pending subscription and email the right link (rate-limited)."""
+    now, key = web.clock(), web.key()
+    email = str(wanted.email).lower()
+    with session_scope(web.engine) as session:
+        row = find_subscriber(session, email)
+        if row is None:
+            row = Subscriber(email=email, origin="web", status="pending",
+                             token_nonce=secrets.token_hex(8))
+        if row.status in ("pending", "unsubscribed") and row.origin == "web":
+            apply_settings(row, wanted)
+        kind: Purpose = "confirm" if row.status in ("pending", "unsubscribed") else "manage"
+        if row.status == "unsubscribed":
+            row.status = "pending"
+        if not resend_due(row, web):
+            session.add(row)
+            return
+        row.confirm_sent_at = now
+        session.add(row)
+        session.flush()
+        link = f"{web.base}/{kind}/{make_token(key, kind, row)}"
+    await send_notice(web.config, kind, email, link, now)
+
+
+def apply_settings(row: Subscriber, wanted: SubscriberConfig) -> None:
+    """Copy validated interests and schedule onto a stored subscriber."""
+    row.interests = interests_of(wanted)
+    row.timezone, row.cadence = wanted.timezone, wanted.cadence
+    row.send_at = wanted.send_at.strftime("%H:%M")
+
+
+def preview_papers(web: Web, wanted: SubscriberConfig) -> list[PaperView]:
+    """What these interests would pick from recently stored papers."""
+    since = web.clock() - timedelta(days=web.config.web.preview_window_days)
+    probe = Subscriber(email="preview@example.org", interests=interests_of(wanted))
+    interest = interest_of(probe)
+    with Session(web.engine) as session:
+        papers = list(session.exec(select(Paper).where(col(Paper.first_seen_at) >= since)
+                                   .order_by(col(Paper.id).desc()).limit(PREVIEW_LIMIT)).all())
+        picks = rank_papers(session, papers, [interest])[interest.key][: wanted.max_papers]
+        titles = {k: v[0] for k, v in liked_texts(session, [interest]).items()}
+    by_id = {p.canonical_id: p for p in papers}
+    return [paper_view(by_id[p.id], why_line(p, titles)) for p in picks]
+
+
+async def confirm(web: Web, request: Request) -> Response:
+    """GET shows a button (scanners prefetch links); POST activates and rotates the nonce."""
+    row, why = web.subscriber(request.path_params["token"], "confirm", confirm_age(web))
+    if row is None:
+        return invalid_link(web, request, why)
+    if request.method == "GET":
+        return web.page(request, "confirm", email=row.email)
+    form = await read_form(request)
+    if form is None:
+        return bad_form(web, request)
+    if (refusal := check_csrf(web, request, form)) is not None:
+        return refusal
+    with session_scope(web.engine) as session:
+        stored = session.get(Subscriber, row.id)
+        assert stored is not None
+        stored.status, stored.confirmed_at = "active", web.clock()
+        stored.token_nonce = secrets.token_hex(8)  # the confirm link is single-use
+        session.add(stored)
+        session.flush()
+        token = make_token(web.key(), "manage", stored)
+    return RedirectResponse(f"/manage/{token}?welcome=1", status_code=303)
+
+
+async def manage(web: Web, request: Request) -> Response:
+    """Edit interests and schedule, pause, resume, or revoke every old link."""
+    token = request.path_params["token"]
+    row, why = web.subscriber(token, "manage")
+    if row is None:
+        return invalid_link(web, request, why)
+    if request.method == "GET":
+        notice = "Your subscription is confirmed." if request.query_params.get("welcome") else ""
+        return manage_page(web, request, row, token, notice=notice)
+    form = await read_form(request)
+    if form is None:
+        return bad_form(web, request)
+    if (refusal := check_csrf(web, request, form) or limited(web, request)) is not None:
+        return refusal
+    return await manage_action(web, request, row, token, form)
+
+
+async def manage_action(web: Web, request: Request, row: Subscriber, token: str,
+                        form: Any) -> Response:
+    """Carry out one manage-page button."""
+    action = form.get("action")
+    if action == "save":
+        if row.origin == "config":
+            return manage_page(web, request, row, token, 400,
+                               notice="These interests come from the operator's config file; "
+                                      "ask them to change it.")
+        result = parse_subscription(_Merged(form, row.email))
+        wanted = result.subscriber
+        if result.errors or wanted is None:
+            return manage_page(web, request, row, token, 400, values=result.values,
+                               errors=result.errors)
+        update_subscriber(web, row, lambda s: apply_settings(s, wanted))
+        return manage_page(web, request, reload(web, row), token, notice="Saved.")
+    if action in ("pause", "resume"):
+        status = "paused" if action == "pause" else "active"
+        update_subscriber(web, row, lambda s: setattr(s, "status", status))
+        word = "paused" if action == "pause" else "on again"
+        return manage_page(web, request, reload(web, row), token, notice=f"Your digest is {word}.")
+    if action == "revoke":
+        update_subscriber(web, row, lambda s: setattr(s, "token_nonce", secrets.token_hex(8)))
+        fresh = reload(web, row)
+        await send_notice(web.config, "manage", fresh.email,
+                          f"{web.base}/manage/{make_token(web.key(), 'manage', fresh)}", web.clock())
+        return web.page(request, "message", heading="All old links are revoked",
+                        message="A new link to this page has been emailed to you.")
+    return bad_form(web, request)
+
+
+class _Merged:
+    """A form view whose `email` is fixed to the subscriber's own address."""
+
+    def __init__(self, form: Any, email: str) -> None:
+        self.form, self.email = form, email
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.email if name == "email" else self.form.get(name, default)
+
+    def getlist(self, name: str) -> list[Any]:
+        return list(self.form.getlist(name))
+
+
+def update_subscriber(web: Web, row: Subscriber, change: Any) -> None:
+    """Apply `change` to the stored subscriber in one transaction."""
+    with session_scope(web.engine) as session:
+        stored = session.get(Subscriber, row.id)
+        assert stored is not None
+        change(stored)
+        stored.updated_at = web.clock()
+        session.add(stored)
+
+
+def reload(web: Web, row: Subscriber) -> Subscriber:
+    """The subscriber as stored now."""
+    with Session(web.engine, expire_on_commit=False) as session:
+        fresh = session.get(Subscriber, row.id)
+    assert fresh is not None
+    return fresh
+
+
+def manage_page(web: Web, request: Request, row: Subscriber, token: str, status: int = 200,
+                notice: str = "", values: dict[str, Any] | None = None,
+                errors: dict[str, str] | None = None) -> Response:
+    """The manage form, filled from the stored subscriber unless `values` are given."""
+    current = values or {**row.interests, "timezone": row.timezone, "send_at": row.send_at,
+                         "cadence": row.cadence, "email": row.email}
+    return web.page(request, "manage", status, subscriber=row, values=current,
+                    errors=errors or {}, notice=notice, token=token,
+                    unsubscribe_token=make_token(web.key(), "unsubscribe", row))
+
+
+async def unsubscribe(web: Web, request: Request) -> Response:
+    """GET shows a button; POST acts; the RFC 8058 one-click POST acts at once, 200, no redirect."""
+    row, why = web.subscriber(request.path_params["token"], "unsubscribe")
+    if request.method == "GET":
+        if row is None:
+            return invalid_link(web, request, why)
+        return web.page(request, "unsubscribe", email=row.email)
+    form = await read_form(request)
+    if form is None:
+        return bad_form(web, request)
+    one_click = form.get("List-Unsubscribe") == "One-Click"
+    if row is None:
+        return plain(why, 400) if one_click else invalid_link(web, request, why)
+    if not one_click and (refusal := check_csrf(web, request, form)) is not None:
+        return refusal
+    with session_scope(web.engine) as session:
+        stored = session.get(Subscriber, row.id)
+        assert stored is not None
+        stored.status, stored.updated_at = "unsubscribed", web.clock()
+        session.add(stored)
+        cancel_queued(session, stored.id or 0)
+    if one_click:
+        return plain("Unsubscribed.")
+    manage_token = make_token(web.key(), "manage", row)
+    return web.page(request, "unsubscribed", email=row.email, manage_token=manage_token)

@@ -1,0 +1,145 @@
+"""Shared pieces of the web app: the Web context, form reading, CSRF and rate checks."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+
+from digest.config import Config
+from digest.db import session_scope
+from digest.models import Subscriber, utcnow
+from digest.render import packaged_templates
+from digest.tokens import Purpose, TokenError, read_token, secret_key
+from digest.web.forms import CATEGORIES, ZONES
+from digest.web.security import (
+    CSRF_FIELD,
+    RateLimiter,
+    client_ip,
+    csrf_ok,
+    csrf_token,
+    with_csrf,
+)
+
+MAX_BODY = 64_000
+
+
+@dataclass
+class Web:
+    """What every handler needs: config, database, templates, limiter, clock."""
+
+    config: Config
+    engine: Engine
+    env: Environment
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    clock: Callable[[], datetime] = utcnow
+
+    @property
+    def base(self) -> str:
+        """The public base URL, without a trailing slash."""
+        return str(self.config.delivery.base_url).rstrip("/")
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Secure cookies when served over https."""
+        return self.base.startswith("https://")
+
+    def key(self) -> str:
+        """The signing key."""
+        with session_scope(self.engine) as session:
+            return secret_key(session, self.config.delivery.secret_key_env)
+
+    def page(self, request: Request, name: str, status: int = 200, **ctx: Any) -> Response:
+        """Render a page with the CSRF value and set its cookie when new."""
+        html = self.env.get_template(f"web/{name}.html.j2").render(
+            title=self.config.web.title, csrf=csrf_token(request), csrf_field=CSRF_FIELD,
+            categories=CATEGORIES, zones=ZONES, **ctx)
+        return with_csrf(request, HTMLResponse(html, status_code=status), self.secure_cookies)
+
+    def subscriber(self, token: str, purpose: Purpose,
+                   max_age: float | None = None) -> tuple[Subscriber | None, str]:
+        """The subscriber a link token names, or an explanation of why it is not valid."""
+        try:
+            sid, nonce = read_token(self.key(), purpose, token,
+                                    int(max_age) if max_age is not None else None)
+        except TokenError as exc:
+            return None, str(exc)
+        with Session(self.engine, expire_on_commit=False) as session:
+            row = session.get(Subscriber, sid)
+        if row is None or not secrets.compare_digest(row.token_nonce, nonce):
+            return None, "this link has already been used or was revoked; use your latest email"
+        return row, ""
+
+
+async def read_form(request: Request) -> Any | None:
+    """The posted form, or None when it is too large or not a form."""
+    if int(request.headers.get("content-length") or 0) > MAX_BODY:
+        return None
+    try:
+        return await request.form(max_files=0, max_fields=200)
+    except Exception:  # malformed bodies are answered with 400, never a 500
+        return None
+
+
+def web_env() -> Environment:
+    """Jinja2 for pages: autoescaped (html.j2 named explicitly), strict."""
+    env = Environment(loader=FileSystemLoader(str(packaged_templates())),
+                      autoescape=select_autoescape(enabled_extensions=("html", "html.j2"),
+                                                   default=True),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env
+
+
+async def healthz(web: Web, request: Request) -> Response:
+    """200 while the database answers."""
+    try:
+        with Session(web.engine) as session:
+            session.execute(text("SELECT 1"))
+    except Exception:  # any failure means unhealthy
+        return JSONResponse({"status": "error"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+def confirm_age(web: Web) -> float:
+    """Seconds a confirmation link stays valid."""
+    return web.config.web.confirm_max_age_hours * 3600
+
+
+def resend_due(row: Subscriber, web: Web) -> bool:
+    """Whether another confirmation/manage email may go to this address now."""
+    period = timedelta(minutes=web.config.web.confirm_resend_minutes)
+    return row.confirm_sent_at is None or web.clock() - row.confirm_sent_at >= period
+
+
+def plain(message: str, status: int = 200) -> Response:
+    """A plain-text answer (used for RFC 8058 one-click)."""
+    return PlainTextResponse(message, status_code=status)
+
+
+def csrf_failed(web: Web, request: Request) -> Response:
+    """The page shown when a form's CSRF value does not match."""
+    return web.page(request, "message", 403, heading="This form has expired",
+                    message="Please reload the page and try again.")
+
+
+def check_csrf(web: Web, request: Request, form: Any) -> Response | None:
+    """None when the form's CSRF value is right, else the 403 page."""
+    return None if csrf_ok(request, form.get(CSRF_FIELD)) else csrf_failed(web, request)
+
+
+def limited(web: Web, request: Request) -> Response | None:
+    """None when this client may post again, else the 429 page."""
+    ip = client_ip(request, web.config.web.trust_proxy_headers)
+    if web.limiter.allow("ip", ip, web.config.web.rate_limit_per_ip, 3600):
+        return None
+    return web.page(request, "message", 429, heading="Too many requests",
+                    message="Please wait a while before trying again.")

@@ -1,0 +1,85 @@
+"""Subscription forms: parse, limit and validate with the same model as the config file."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import available_timezones
+
+from pydantic import ValidationError
+
+from digest.config import SubscriberConfig
+from digest.config_errors import field_path
+
+CATEGORIES = (
+    "cs.AI", "cs.CL", "cs.CV", "cs.LG", "cs.IR", "cs.RO", "cs.NE", "cs.CR", "cs.SE", "cs.DB",
+    "cs.DC", "cs.DS", "cs.GR", "cs.HC", "cs.LO", "cs.MA", "cs.PL", "cs.SD", "cs.SI", "cs.CY",
+    "eess.AS", "eess.IV", "eess.SP", "eess.SY", "stat.ML", "stat.ME", "math.OC", "math.ST",
+    "q-bio.QM", "q-bio.NC", "physics.comp-ph", "quant-ph", "astro-ph.IM", "cond-mat.dis-nn",
+)
+ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
+LIMITS = {"topics": (10, 200), "keywords": (20, 80), "authors": (20, 80)}
+MAX_FIELD = 4000
+SEPARATORS = {"topics": r"[\r\n]+", "keywords": r"[\r\n,]+", "authors": r"[\r\n;]+"}
+
+
+@dataclass
+class FormResult:
+    """Cleaned values (for re-display), per-field errors, and the validated model if valid."""
+
+    values: dict[str, Any]
+    errors: dict[str, str] = field(default_factory=dict)
+    subscriber: SubscriberConfig | None = None
+
+
+def _lines(raw: str, name: str, errors: dict[str, str]) -> list[str]:
+    items = [x.strip() for x in re.split(SEPARATORS[name], raw) if x.strip()]
+    count, length = LIMITS[name]
+    if len(raw) > MAX_FIELD or len(items) > count or any(len(x) > length for x in items):
+        errors[name] = f"At most {count} entries of up to {length} characters each."
+    return items[:count]
+
+
+def _text(form: Any, name: str) -> str:
+    value = form.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+def parse_subscription(form: Any, need_email: bool = True) -> FormResult:
+    """Validate a subscribe/manage form; errors are keyed by field, worded for people."""
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {
+        "email": _text(form, "email").strip()[:320],
+        "topics": _lines(_text(form, "topics"), "topics", errors),
+        "keywords": _lines(_text(form, "keywords"), "keywords", errors),
+        "authors": _lines(_text(form, "authors"), "authors", errors),
+        "categories": [c for c in form.getlist("categories") if c in CATEGORIES],
+        "timezone": _text(form, "timezone").strip() or "UTC",
+        "send_at": _text(form, "send_at").strip() or "07:00",
+        "cadence": _text(form, "cadence").strip() or "daily",
+        "max_papers": _text(form, "max_papers").strip() or "10",
+    }
+    if len(values["categories"]) != len(form.getlist("categories")):
+        errors["categories"] = "Pick categories from the list."
+    if values["timezone"] not in ZONES and values["timezone"] != "UTC":
+        errors["timezone"] = "Pick a time zone from the list."
+    if not (values["topics"] or values["keywords"] or values["authors"] or values["categories"]):
+        errors["topics"] = "Tell us at least one topic, keyword, author or category."
+    if not need_email and not values["email"]:
+        values["email"] = "preview@example.org"
+    model = _validate(values, errors)
+    return FormResult(values, errors, model if not errors else None)
+
+
+def _validate(values: dict[str, Any], errors: dict[str, str]) -> SubscriberConfig | None:
+    try:
+        return SubscriberConfig.model_validate(values)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            name = field_path(err["loc"]).split("[")[0].split(".")[0]
+            message = err["msg"].removeprefix("Value error, ")
+            if name == "email":
+                message = "Enter a valid email address, like name@example.org."
+            errors.setdefault(name, message[:200])
+    return None

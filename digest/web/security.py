@@ -1,0 +1,87 @@
+"""Web security: CSRF (double-submit cookie), security headers, rate limits, client address."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+CSRF_COOKIE = "digest_csrf"
+CSRF_FIELD = "csrf_token"
+CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",     # our URLs carry tokens
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+class SecurityHeaders(BaseHTTPMiddleware):
+    """Adds CSP, nosniff, frame and referrer policies; pages with tokens are not cached."""
+
+    async def dispatch(self, request: Request,
+                       call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Decorate every response."""
+        response = await call_next(request)
+        response.headers.update(HEADERS)
+        if not request.url.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def csrf_token(request: Request) -> str:
+    """The CSRF value for this browser: the cookie's, or a new one (set by `with_csrf`)."""
+    existing = request.cookies.get(CSRF_COOKIE, "")
+    if len(existing) == 43:
+        return existing
+    token: str = request.state.__dict__.setdefault("new_csrf", secrets.token_urlsafe(32))
+    return token
+
+
+def with_csrf(request: Request, response: Response, secure: bool) -> Response:
+    """Set the CSRF cookie when this request minted a new value."""
+    new = request.state.__dict__.get("new_csrf")
+    if new:
+        response.set_cookie(CSRF_COOKIE, new, httponly=True, samesite="strict", secure=secure,
+                            max_age=7 * 24 * 3600)
+    return response
+
+
+def csrf_ok(request: Request, submitted: str | None) -> bool:
+    """The form's hidden value must equal the cookie's (an attacker's page can set neither)."""
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    return bool(cookie) and bool(submitted) and secrets.compare_digest(cookie, str(submitted))
+
+
+class RateLimiter:
+    """Sliding-window counters per (bucket, key), in memory (one web process)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._hits: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._clock = clock
+
+    def allow(self, bucket: str, key: str, limit: int, window_seconds: float) -> bool:
+        """Record a hit; False when `limit` hits already happened within the window."""
+        now = self._clock()
+        hits = self._hits[(bucket, key)]
+        while hits and hits[0] <= now - window_seconds:
+            hits.popleft()
+        if len(hits) >= limit:
+            return False
+        hits.append(now)
+        return True
+
+
+def client_ip(request: Request, trust_proxy: bool) -> str:
+    """The client's address (first X-Forwarded-For hop only when configured to trust it)."""
+    if trust_proxy and request.headers.get("x-forwarded-for"):
+        return request.headers["x-forwarded-for"].split(",")[0].strip()
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,86 @@
+"""`digest serve` and `digest subscribers list|export|remove`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session, col, select
+
+from digest.config import load_config
+from digest.db import open_database, session_scope
+from digest.deliver import cancel_queued
+from digest.models import Subscriber
+from digest.rank_cli import UnknownSubscriberError
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register serve and subscribers."""
+    serve = sub.add_parser("serve", help="the subscription web app (subscribe/confirm/manage)")
+    serve.add_argument("-c", "--config", required=True)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.set_defaults(handler=cmd_serve)
+
+    subs = sub.add_parser("subscribers", help="list, export or remove subscribers")
+    subs.add_argument("action", choices=["list", "export", "remove"])
+    subs.add_argument("-c", "--config", required=True)
+    subs.add_argument("email", nargs="?", help="for remove: the address")
+    subs.set_defaults(handler=cmd_subscribers)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the web app with uvicorn."""
+    import uvicorn
+
+    from digest.logs import setup_logging
+    from digest.web.app import build_web_app
+
+    setup_logging()
+    config = load_config(args.config)
+    engine = open_database(config.database)
+    uvicorn.run(build_web_app(config, engine), host=args.host, port=args.port,
+                log_level="info", proxy_headers=config.web.trust_proxy_headers)
+    return 0
+
+
+def cmd_subscribers(args: argparse.Namespace) -> int:
+    """list: a table; export: JSON lines; remove: delete one (and cancel its queue)."""
+    config = load_config(args.config)
+    engine = open_database(config.database)
+    with session_scope(engine) as session:
+        rows = session.exec(select(Subscriber).order_by(col(Subscriber.email))).all()
+        if args.action == "remove":
+            return _remove(session, rows, args.email)
+    if args.action == "export":
+        for r in rows:
+            print(json.dumps({"email": r.email, "name": r.name, "status": r.status,
+                              "origin": r.origin, "timezone": r.timezone, "send_at": r.send_at,
+                              "cadence": r.cadence, **r.interests}, ensure_ascii=False))
+        return 0
+    table = Table(title=f"{len(rows)} subscriber(s)")
+    for column in ("email", "status", "origin", "time zone", "send at", "last digest"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r.email, r.status, r.origin, r.timezone, r.send_at,
+                      str(r.last_digest_date or "-"))
+    Console(width=140).print(table)
+    return 0
+
+
+def _remove(session: Session, rows: Sequence[Subscriber], email: str | None) -> int:
+    target = next((r for r in rows if email and r.email == email.strip().lower()), None)
+    if target is None:
+        raise UnknownSubscriberError(f"no subscriber {email!r}",
+                                     "see `digest subscribers list`")
+    if target.origin == "config":
+        print(f"note: {target.email} is listed in the config file; remove it there too, "
+              "or it comes back on the next run", file=sys.stderr)
+    cancel_queued(session, target.id or 0)
+    session.delete(target)
+    print(f"removed {target.email}")
+    return 0
