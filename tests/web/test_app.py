@@ -132,7 +132,7 @@ def test_unsubscribe_get_shows_a_button_post_acts_and_cancels_queued(site: Site)
     with session_scope(site.engine) as s:
         s.add(Outbox(subscriber_id=row.id or 0, digest_date=utcnow().date(), message_id="<q@x>",
                      recipient=row.email, subject="s", message=b"m"))
-    path = "/unsubscribe/" + site.client.get(confirm_manage(site)).text.split("/unsubscribe/")[1].split('"')[0]
+    path = unsubscribe_path(site)
     page = site.client.get(path)
     assert page.status_code == 200 and "<button" in page.text
     assert subscriber(site).status == "active"
@@ -153,10 +153,15 @@ def confirm_manage(site: Site) -> str:
     return site.link("manage")
 
 
+def unsubscribe_path(site: Site) -> str:
+    """The unsubscribe link shown on the manage page."""
+    page = site.client.get(confirm_manage(site)).text
+    return "/unsubscribe/" + page.split("/unsubscribe/")[1].split('"')[0]
+
+
 def test_rfc8058_one_click_post_without_cookies(site: Site) -> None:
     confirm(site)
-    page = site.client.get(confirm_manage(site)).text
-    path = "/unsubscribe/" + page.split("/unsubscribe/")[1].split('"')[0]
+    path = unsubscribe_path(site)
     site.client.cookies.clear()
     answer = site.client.post(path, content=b"List-Unsubscribe=One-Click",
                               headers={"Content-Type": "application/x-www-form-urlencoded"},
