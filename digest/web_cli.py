@@ -27,10 +27,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     serve.set_defaults(handler=cmd_serve)
 
     subs = sub.add_parser("subscribers", help="list, export or remove subscribers")
-    subs.add_argument("action", choices=["list", "export", "remove"])
-    subs.add_argument("-c", "--config", required=True)
-    subs.add_argument("email", nargs="?", help="for remove: the address")
-    subs.set_defaults(handler=cmd_subscribers)
+    actions = subs.add_subparsers(dest="action", required=True)
+    for name, text in (("list", "a table of every subscriber"),
+                       ("export", "every subscriber as JSON lines"),
+                       ("remove", "delete one subscriber (and cancel their queued digests)")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("-c", "--config", required=True)
+        if name == "remove":
+            action.add_argument("email", help="the subscriber's address")
+        action.set_defaults(handler=cmd_subscribers)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
