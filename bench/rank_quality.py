@@ -26,6 +26,7 @@ from digest.config import load_config
 from digest.db import open_database, session_scope
 from digest.poll import poll_sources
 from digest.rank import RankParams
+from digest.rank.semantic import Embedder, load_embedder
 from digest.ranking import papers_published, rank_papers
 from digest.subscribers import interest_of, sync_subscribers
 
@@ -87,7 +88,8 @@ def evaluate(run: dict[str, dict[str, list[str]]], qrels: dict[str, dict[str, in
     return out
 
 
-def rank_days(config_path: Path, params: RankParams) -> tuple[dict[str, Any], dict[str, set[str]]]:
+def rank_days(config_path: Path, params: RankParams,
+              embedder: Embedder | None = None) -> tuple[dict[str, Any], dict[str, set[str]]]:
     """Rank each digest day's papers for every dev subscriber."""
     config = load_config(config_path)
     engine = open_database(config.database)
@@ -98,7 +100,7 @@ def rank_days(config_path: Path, params: RankParams) -> tuple[dict[str, Any], di
         for day in DAYS:
             papers = papers_published(session, date.fromisoformat(day), date.fromisoformat(day))
             day_ids[day] = {p.canonical_id for p in papers}
-            picks = rank_papers(session, papers, interests, params)
+            picks = rank_papers(session, papers, interests, params, embedder=embedder)
             for interest in interests:
                 pid = interest.key.split("@")[0].upper()
                 run[pid][day] = [p.id for p in picks[interest.key]]
@@ -122,16 +124,21 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     ap.add_argument("--set", nargs="*", default=[], help="RankParams overrides, name=value")
+    ap.add_argument("--semantic", choices=["model2vec", "sentence-transformers"],
+                    help="blend in the semantic ranker")
+    ap.add_argument("--model", help="model path (model2vec: a distilled folder)")
     args = ap.parse_args()
+    embedder = load_embedder(args.semantic, args.model) if args.semantic else None
     params = replace(RankParams(), **parse_overrides(args.set))  # type: ignore[arg-type]
     qrels = load_qrels(args.shared)
     with tempfile.TemporaryDirectory() as tmp:
         config_path = build_config(args.shared, Path(tmp))
         asyncio.run(poll_sources(load_config(config_path), open_database(
             load_config(config_path).database), force=True))
-        run, day_ids = rank_days(config_path, params)
+        run, day_ids = rank_days(config_path, params, embedder)
     scores = evaluate(run, qrels, day_ids)
-    print(f"lexical ranker ({', '.join(args.set) or 'defaults'})")
+    kind = f"lexical + {embedder.name}" if embedder else "lexical ranker"
+    print(f"{kind} ({', '.join(args.set) or 'defaults'})")
     print(f"{'profile':8s} nDCG@10  P@10   judged@10")
     for pid, (n, p, j) in scores.items():
         print(f"{pid:8s} {n:.3f}    {p:.3f}  {j:.2f}")

@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     poll.set_defaults(handler=cmd_poll)
 
     rank_cli.add_parser(sub)
+    rank_cli.add_semantic_parser(sub)
     send_cli.add_parsers(sub)
     web_cli.add_parsers(sub)
 

@@ -18,7 +18,13 @@ from digest.db import session_scope
 from digest.digest_view import digest_view, why_line
 from digest.models import Outbox, OutboxPaper, Paper, Subscriber, utcnow
 from digest.rank import Interest, Pick
-from digest.ranking import liked_texts, papers_first_seen, rank_papers
+from digest.ranking import (
+    liked_texts,
+    papers_first_seen,
+    rank_papers,
+    rank_params,
+    semantic_embedder,
+)
 from digest.render import (
     DigestView,
     Envelope,
@@ -125,8 +131,9 @@ def _compose_group(engine: Engine, config: Config, members: Sequence[tuple[Subsc
     with session_scope(engine) as session:
         papers = papers_first_seen(session, since, now)
         interests = [interest_of(s) for s, _ in members]
-        picks = rank_papers(session, papers, interests,
-                            already_sent={s.email: sent.get(s.id or 0, set()) for s, _ in members})
+        picks = rank_papers(session, papers, interests, rank_params(config),
+                            already_sent={s.email: sent.get(s.id or 0, set()) for s, _ in members},
+                            embedder=semantic_embedder(config))
         titles = {k: v[0] for k, v in liked_texts(session, interests).items()}
         key = secret_key(session, config.delivery.secret_key_env)
     by_id = {p.canonical_id: p for p in papers}
@@ -180,7 +187,9 @@ def preview_digest(engine: Engine, config: Config, email: str,
         sent = already_sent(session, [sub.id])
         papers = papers_first_seen(session, since, now)
         interest = interest_of(sub)
-        picks = rank_papers(session, papers, [interest], already_sent={sub.email: sent[sub.id]})
+        picks = rank_papers(session, papers, [interest], rank_params(config),
+                            already_sent={sub.email: sent[sub.id]},
+                            embedder=semantic_embedder(config))
         titles = {k: v[0] for k, v in liked_texts(session, [interest]).items()}
         key = secret_key(session, config.delivery.secret_key_env)
     day = now.astimezone(ZoneInfo(sub.timezone)).date()

@@ -67,6 +67,21 @@ class Schedule(_Strict):
         return self
 
 
+class SemanticConfig(_Strict):
+    """The optional semantic ranker (pip install 'paper-digest[semantic]')."""
+
+    enabled: bool = False
+    backend: Literal["model2vec", "sentence-transformers"] = "model2vec"
+    model: str | None = None          # a path or model name; defaults per backend
+    weight: float = Field(1.5, ge=0.0, le=10.0)
+
+
+class RankingConfig(_Strict):
+    """Ranking options shared by every subscriber."""
+
+    semantic: SemanticConfig = SemanticConfig()
+
+
 class WebConfig(_Strict):
     """The subscription web app (`digest serve`, or `digest run` with daemon.http_port)."""
 
@@ -257,6 +272,7 @@ class Config(_Strict):
     delivery: DeliveryConfig = DeliveryConfig()
     daemon: DaemonConfig = DaemonConfig()
     web: WebConfig = WebConfig()
+    ranking: RankingConfig = RankingConfig()
     sources: list[SourceConfig] = []
     subscribers: list[SubscriberConfig] = []
     subscribers_file: Path | None = None
@@ -346,5 +362,11 @@ def _resolved(config: Config, path: Path) -> Config:
         "templates_dir": base / d.templates_dir if d.templates_dir else None,
         "smtp": d.smtp.model_copy(update={"ca_file": base / d.smtp.ca_file})
         if d.smtp.ca_file else d.smtp})
+    sem = config.ranking.semantic
+    if sem.model and not Path(sem.model).is_absolute() and (base / sem.model).exists():
+        sem = sem.model_copy(update={"model": str(base / sem.model)})
+    elif sem.backend == "model2vec" and not sem.model:
+        sem = sem.model_copy(update={"model": str(base / "models" / "minilm-m2v")})
+    ranking = config.ranking.model_copy(update={"semantic": sem})
     return config.model_copy(update={"database": db, "sources": sources, "delivery": delivery,
-                                     "path": path.resolve()})
+                                     "ranking": ranking, "path": path.resolve()})

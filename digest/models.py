@@ -184,3 +184,17 @@ class Setting(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(sa_type=Text)
+
+
+class PaperEmbedding(SQLModel, table=True):
+    """A paper's embedding under one model, computed once (semantic ranking)."""
+
+    __tablename__ = "paper_embeddings"
+    __table_args__ = (UniqueConstraint("paper_id", "model", name="uq_paper_embeddings_paper_model"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    paper_id: int = Field(sa_column=Column(Integer, ForeignKey("papers.id", ondelete="CASCADE"),
+                                           nullable=False, index=True))
+    model: str = Field(max_length=200)
+    version: int = 1
+    vector: bytes = Field(sa_type=LargeBinary)

