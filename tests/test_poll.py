@@ -177,3 +177,16 @@ def test_human_table_names_each_source(tmp_path: Path, feed_server: FeedServer,
     assert main(["poll", "-c", str(config)]) == 0
     out = capsys.readouterr().out
     assert "arxiv-rss" in out and "arxiv-atom" in out and "new" in out
+
+
+def test_status_shows_a_failing_feed_and_its_backoff(tmp_path: Path, feed_server: FeedServer,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    url = feed_server.serve("/down", Reply(status=503, headers={"Retry-After": "600"}))
+    config = write_config(tmp_path, f"sqlite:///{tmp_path}/s.db",
+                          [{"name": "flaky-feed", "type": "rss", "url": url}])
+    run_poll(capsys, config)
+    run_poll(capsys, config, "--force")
+    assert main(["status", "-c", str(config)]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if "flaky-feed" in line)
+    assert "503" in row and " 2 " in row  # last status and a two-poll error streak
