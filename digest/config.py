@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -26,6 +26,15 @@ from digest.errors import ConfigError
 from digest.ids import split_arxiv_id
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+def check_zone(value: str) -> str:
+    """An IANA time zone name, or a ValueError saying what is accepted."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("unknown time zone; use an IANA name such as Europe/London") from exc
+    return value
 
 
 class _Strict(BaseModel):
@@ -54,11 +63,7 @@ class Schedule(_Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError("unknown time zone; use an IANA name such as America/New_York") from exc
-        return value
+        return check_zone(value)
 
     @model_validator(mode="after")
     def _one(self) -> Schedule:
@@ -110,6 +115,17 @@ class _SourceBase(_Strict):
     path: Path | None = None
     enabled: bool = True
     schedule: Schedule | None = None
+    where_hint: ClassVar[str | None] = None  # None: the type has a default endpoint
+
+    def has_location(self) -> bool:
+        """Whether the source says where its papers come from."""
+        return bool(self.url or self.path)
+
+    @model_validator(mode="after")
+    def _where(self) -> Self:
+        if self.where_hint and not self.has_location():
+            raise ValueError(self.where_hint)
+        return self
 
     @field_validator("name")
     @classmethod
@@ -124,12 +140,11 @@ class ArxivRssSource(_SourceBase):
 
     type: Literal["arxiv_rss"]
     categories: list[str] = []
+    where_hint: ClassVar[str | None] = "give url, path or categories (e.g. [cs.LG, cs.AI])"
 
-    @model_validator(mode="after")
-    def _where(self) -> ArxivRssSource:
-        if not (self.url or self.path or self.categories):
-            raise ValueError("give url, path or categories (e.g. [cs.LG, cs.AI])")
-        return self
+    def has_location(self) -> bool:
+        """A category list is enough: the default endpoint is built from it."""
+        return bool(self.url or self.path or self.categories)
 
 
 class ArxivApiSource(_SourceBase):
@@ -138,12 +153,11 @@ class ArxivApiSource(_SourceBase):
     type: Literal["arxiv_api"]
     query: str | None = None
     max_results: int = Field(200, ge=1, le=2000)
+    where_hint: ClassVar[str | None] = "give query (e.g. 'cat:cs.CL AND abs:retrieval') or path"
 
-    @model_validator(mode="after")
-    def _where(self) -> ArxivApiSource:
-        if not (self.query or self.path):
-            raise ValueError("give query (e.g. 'cat:cs.CL AND abs:retrieval') or path")
-        return self
+    def has_location(self) -> bool:
+        """The query (or a saved response) says what to read."""
+        return bool(self.query or self.path)
 
 
 class HfDailySource(_SourceBase):
@@ -158,24 +172,14 @@ class RssSource(_SourceBase):
     """Any RSS 2.0 / Atom feed."""
 
     type: Literal["rss"]
-
-    @model_validator(mode="after")
-    def _where(self) -> RssSource:
-        if not (self.url or self.path):
-            raise ValueError("give url (or path to a saved feed)")
-        return self
+    where_hint: ClassVar[str | None] = "give url (or path to a saved feed)"
 
 
 class JsonlSource(_SourceBase):
     """A JSON Lines file of papers (see the README for the format)."""
 
     type: Literal["jsonl"]
-
-    @model_validator(mode="after")
-    def _where(self) -> JsonlSource:
-        if not (self.url or self.path):
-            raise ValueError("give path (or url) of the .jsonl file")
-        return self
+    where_hint: ClassVar[str | None] = "give path (or url) of the .jsonl file"
 
 
 SourceConfig = Annotated[
@@ -215,11 +219,7 @@ class SubscriberConfig(_Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError("unknown time zone; use an IANA name such as Europe/London") from exc
-        return value
+        return check_zone(value)
 
     @field_validator("send_at", mode="before")
     @classmethod

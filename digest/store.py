@@ -15,6 +15,9 @@ from digest.models import Paper, Sighting, utcnow
 from digest.records import PaperRecord
 
 CHUNK = 500
+NEWER_VERSION_REPLACES = ("title", "abstract", "authors", "categories", "comment", "updated")
+FILLED_WHEN_EMPTY = ("abstract", "authors", "categories", "comment", "doi", "arxiv_id", "url",
+                     "pdf_url")
 PAPERS: Table = Paper.__table__  # type: ignore[attr-defined]
 SIGHTINGS: Table = Sighting.__table__  # type: ignore[attr-defined]
 
@@ -111,21 +114,10 @@ def apply_record(paper: Paper, rec: PaperRecord, now: datetime) -> bool:
     before = paper.model_dump()
     if rec.version > paper.version:
         paper.version = rec.version
-        paper.title = rec.title or paper.title
-        paper.abstract = rec.abstract or paper.abstract
-        paper.authors = rec.authors or paper.authors
-        paper.categories = rec.categories or paper.categories
-        paper.comment = rec.comment or paper.comment
-        paper.updated = rec.updated or paper.updated
-    else:
-        paper.abstract = paper.abstract or rec.abstract
-        paper.authors = paper.authors or rec.authors
-        paper.categories = paper.categories or rec.categories
-        paper.comment = paper.comment or rec.comment
-    paper.doi = paper.doi or rec.doi
-    paper.arxiv_id = paper.arxiv_id or rec.arxiv_id
-    paper.url = paper.url or rec.url
-    paper.pdf_url = paper.pdf_url or rec.pdf_url
+        for name in NEWER_VERSION_REPLACES:
+            setattr(paper, name, getattr(rec, name) or getattr(paper, name))
+    for name in FILLED_WHEN_EMPTY:
+        setattr(paper, name, getattr(paper, name) or getattr(rec, name))
     if rec.published and (paper.published is None or rec.published < paper.published):
         paper.published = rec.published
     paper.signals = {**paper.signals, **rec.signals}
