@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 ## make demo: poll the bundled real captures, rank, and write digests to var/outbox (no network).
 demo: $(STAMP)
-	$(BIN)/digest poll -c config/demo.yaml --force
+	$(BIN)/digest run -c config/demo.yaml --once --force
 	$(BIN)/digest papers -c config/demo.yaml --limit 10
 	$(BIN)/digest rank -c config/demo.yaml --subscriber ada@example.org --top 5
-	$(BIN)/digest send -c config/demo.yaml --force
+	$(BIN)/digest status -c config/demo.yaml
+	@echo "Digests written to var/outbox/ -- open var/outbox/index.html (or the .eml files)."
 
 ## make test: the whole suite, plus ruff and mypy.
 test: $(STAMP)

@@ -64,6 +64,8 @@ class Daemon:
             if self.once:
                 await self.poll_all(force=self.force)
                 await self.deliver_cycle(force=self.force)
+                if self.config.delivery.transport == "file":
+                    log.info("digests are in %s", self.config.delivery.outbox_dir)
                 return 0
             return await self._serve()
 
