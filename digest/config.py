@@ -76,9 +76,9 @@ class SemanticConfig(_Strict):
     """The optional semantic ranker (pip install 'paper-digest[semantic]')."""
 
     enabled: bool = False
-    backend: Literal["model2vec", "sentence-transformers"] = "model2vec"
+    backend: Literal["sentence-transformers", "model2vec"] = "sentence-transformers"
     model: str | None = None          # a path or model name; defaults per backend
-    weight: float = Field(1.5, ge=0.0, le=10.0)
+    weight: float = Field(1.0, ge=0.0, le=10.0)
 
 
 class RankingConfig(_Strict):

@@ -55,6 +55,11 @@ def why_line(pick: Pick, liked_titles: dict[str, str]) -> str:
             parts.append(f"matches your topic “{cut(r.label, 80)}”{terms}")
         elif r.kind == "liked":
             parts.append(f"close to a paper you liked, “{cut(liked_titles.get(r.label, r.label), 80)}”")
+        elif r.kind == "semantic" and not any(x.kind == "topic" for x in pick.reasons):
+            parts.append(f"close in meaning to your topic “{cut(r.label, 80)}”")
+        elif r.kind == "semantic_liked" and not any(x.kind == "liked" for x in pick.reasons):
+            title = cut(liked_titles.get(r.label, r.label), 80)
+            parts.append(f"close in meaning to a paper you liked, “{title}”")
         elif r.kind == "trending" and not parts:
             parts.append(r.label)
     if keywords:

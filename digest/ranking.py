@@ -149,4 +149,7 @@ def semantic_embedder(config: Config) -> Embedder | None:
 
 def rank_params(config: Config) -> RankParams:
     """Ranking knobs from the config (defaults chosen on the dev set)."""
-    return RankParams(w_semantic=config.ranking.semantic.weight)
+    weight = config.ranking.semantic.weight  # scales both semantic signals together
+    defaults = RankParams()
+    return RankParams(w_semantic=defaults.w_semantic * weight,
+                      w_semantic_liked=defaults.w_semantic_liked * weight)

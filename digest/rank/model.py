@@ -80,7 +80,8 @@ class RankParams:
     w_keyword_extra: float = 0.1
     w_liked: float = 0.6
     w_category: float = 0.1
-    w_semantic: float = 1.5          # used only when the semantic ranker is on
+    w_semantic: float = 1.0          # topics by meaning (only when the semantic ranker is on)
+    w_semantic_liked: float = 1.5    # liked papers by meaning
     min_semantic: float = 0.35       # cosine that counts as evidence on its own
     phrase_weight: float = 0.6
     idf_power: float = 1.0

@@ -85,7 +85,7 @@ def _reasons(view: ChunkView, day: Day, tables: dict[str, list[list[int]]],
 
 
 _KINDS = (("topic", True, 0.0), ("keyword", False, 0.0), ("liked", True, 0.1),
-          ("semantic", True, 0.3))
+          ("semantic", True, 0.3), ("semantic_liked", True, 0.3))
 
 
 def _block_reasons(kind: str, block: QueryBlock, rows: list[int], values: list[float],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -67,7 +67,10 @@ def rank(candidates: Sequence[Candidate], interests: Sequence[Interest], *,
               "keyword": keyword_block(active, vocab, stats, params),
               "liked": liked_block(active, liked_texts or {}, vocab, stats, params)}
     if semantic is not None:
-        blocks["semantic"] = semantic_block(active, semantic)
+        blocks["semantic"] = semantic_block(
+            active, lambda i: [(t, semantic.topics.get(t)) for t in i.topics], semantic)
+        blocks["semantic_liked"] = semantic_block(
+            active, lambda i: [(p, semantic.liked.get(p)) for p in i.liked], semantic)
         day.embeddings = semantic.papers
     side = side_matrices(active, day, vocab, already_sent or {})
 
@@ -181,12 +184,13 @@ def _sent_matrix(active: Sequence[Interest], day: Day,
     return matrix
 
 
-def semantic_block(active: Sequence[Interest], semantic: SemanticInputs) -> QueryBlock:
-    """Dense query rows: each subscriber's topics and liked papers as unit vectors."""
+def semantic_block(active: Sequence[Interest],
+                   items_of: Callable[[Interest], list[tuple[str, np.ndarray | None]]],
+                   semantic: SemanticInputs) -> QueryBlock:
+    """Dense query rows: unit vectors of each subscriber's topics (or liked papers)."""
     vectors, owner, slot, labels = [], [], [], []
     for i, interest in enumerate(active):
-        items = [(t, semantic.topics.get(t)) for t in interest.topics] + \
-            [(p, semantic.liked.get(p)) for p in interest.liked]
+        items = items_of(interest)
         for j, (label, vector) in enumerate((lb, v) for lb, v in items if v is not None):
             vectors.append(vector)
             owner.append(i)
@@ -221,8 +225,9 @@ def score_chunk(chunk: range, active: Sequence[Interest], day: Day,
     scores = {"topic": block_scores(blocks["topic"], chunk, day.bm25),
               "keyword": block_scores(blocks["keyword"], chunk, day.bm25),
               "liked": block_scores(blocks["liked"], chunk, day.tfidf)}
-    if "semantic" in blocks and day.embeddings is not None:
-        scores["semantic"] = block_scores(blocks["semantic"], chunk, day.embeddings)
+    for kind in ("semantic", "semantic_liked"):
+        if kind in blocks and day.embeddings is not None:
+            scores[kind] = block_scores(blocks[kind], chunk, day.embeddings)
     best = {kind: s.max(axis=1) for kind, s in scores.items()}
     kw_max = best["keyword"]
     sl = slice(chunk.start, chunk.stop)
@@ -234,14 +239,16 @@ def score_chunk(chunk: range, active: Sequence[Interest], day: Day,
     parts = {"topic": best["topic"], "liked": best["liked"],
              "keyword": kw_max + params.w_keyword_extra / max(params.w_keyword, 1e-6)
              * (scores["keyword"].sum(axis=1) - kw_max)}
-    if "semantic" in best:
-        evidence |= best["semantic"] >= params.min_semantic
-        parts["semantic"] = np.maximum(best["semantic"], 0.0)
+    for kind in ("semantic", "semantic_liked"):
+        if kind in best:
+            evidence |= best[kind] >= params.min_semantic
+            parts[kind] = np.maximum(best[kind], 0.0)
     if params.normalize:
         parts = {k: p / np.maximum(p.max(axis=1, keepdims=True), 1e-6) for k, p in parts.items()}
     relevance = (params.w_topic * parts["topic"] + params.w_keyword * parts["keyword"]
                  + params.w_liked * parts["liked"] + params.w_category * category
-                 + params.w_semantic * parts.get("semantic", 0.0)) * evidence
+                 + params.w_semantic * parts.get("semantic", 0.0)
+                 + params.w_semantic_liked * parts.get("semantic_liked", 0.0)) * evidence
     score = relevance + side.trending_weight[sl, None] * day.trending[None, :] * (relevance > 0)
     score = score + params.followed_bonus * followed
     keep = ((relevance > 0) & (score >= side.min_score[sl, None])) | followed

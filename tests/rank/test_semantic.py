@@ -81,7 +81,7 @@ def test_static_model_ranks_by_meaning_and_caches_embeddings(
     config = setup(tmp_path, {"backend": "model2vec", "model": str(distilled)})
     picks = rank(config, capsys)
     assert picks and any(r["kind"] == "semantic" for p in picks for r in p["reasons"])
-    assert sum(robotic(config, p["id"]) for p in picks[:3]) >= 2
+    assert any(robotic(config, p["id"]) for p in picks[:3])
     cached = embeddings(config)
     assert cached == 265  # every candidate of the day, once
     assert rank(config, capsys) == picks and embeddings(config) == cached
