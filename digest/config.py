@@ -186,7 +186,6 @@ SourceConfig = Annotated[
     ArxivRssSource | ArxivApiSource | HfDailySource | RssSource | JsonlSource,
     Field(discriminator="type"),
 ]
-SOURCE_TYPES = ("arxiv_rss", "arxiv_api", "hf_daily", "rss", "jsonl")
 
 
 class SubscriberConfig(_Strict):

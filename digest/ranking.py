@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 import numpy as np
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from digest.config import Config
@@ -83,16 +81,6 @@ def rank_papers(session: Session, papers: Sequence[Paper], interests: Sequence[I
         if embedder is not None and papers else None
     return rank(candidates, interests, stats=stats, liked_texts=liked_texts(session, interests),
                 params=params, already_sent=already_sent, semantic=semantic)
-
-
-def stored_count(session: Session) -> int:
-    """How many papers are stored."""
-    return int(session.exec(select(func.count()).select_from(Paper)).one())
-
-
-def picks_json(picks: Sequence[Pick]) -> list[dict[str, Any]]:
-    """The stable `digest rank --json` output."""
-    return [p.as_json() for p in picks]
 
 
 def cached_embeddings(session: Session, embedder: Embedder,

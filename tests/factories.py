@@ -7,17 +7,11 @@ import re
 from typing import Any
 
 from digest.records import PaperRecord
-from digest.sources import arxiv_api
 from tests.conftest import read_data
 
 RSS_4 = "arxiv_rss_cs.LG+cs.AI+cs.CL+stat.ML_2026-09-24_4items.xml"
 API_100 = "arxiv_api_query_all-testing_100entries_2026-04-12.atom.xml"
 HF_DAY = "hf_daily_papers_2026-06-12_full.json"
-
-
-def api_paper_with_version(min_version: int = 2) -> PaperRecord:
-    """A real paper from the 100-entry API capture whose latest version is >= min_version."""
-    return next(p for p in arxiv_api.parse(read_data(API_100)) if p.version >= min_version)
 
 
 def rss_feed_with(arxiv_id: str, version: int, title: str = "An early title") -> bytes:
