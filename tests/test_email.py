@@ -315,3 +315,19 @@ def test_preview_records_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[s
                  "--date", (T0 + timedelta(hours=3)).isoformat(), "--out", str(out)]) == 0
     assert "<html" in out.read_text() and "Subject: Paper digest" in capsys.readouterr().out
     assert outbox(db) == []
+
+
+def test_templates_dir_overrides_the_shipped_templates(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/g.db"
+    store_real_papers(db)
+    custom = tmp_path / "my-templates" / "email"
+    custom.mkdir(parents=True)
+    (custom / "digest.txt.j2").write_text("Lab digest for {{ d.recipient }}: "
+                                          "{{ d.papers | length }} papers\n")
+    config = load_config(make_config(tmp_path, db, [ADA], templates_dir="my-templates"))
+    compose_due(open_database(db), config, T0 + timedelta(hours=3))
+    from email import message_from_bytes, policy
+    msg = message_from_bytes(outbox(db)[0].message or b"", policy=policy.default)
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert text.startswith("Lab digest for ada@example.org: 5 papers")
+    assert "For you" in msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
