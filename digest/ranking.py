@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from digest.config import Config
 from digest.models import Paper, PaperEmbedding
@@ -45,11 +45,24 @@ def _utc(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
+_STATS: dict[tuple[str, int, int, datetime | None], CorpusStats] = {}
+
+
 def corpus_stats(session: Session, sample: int = CORPUS_SAMPLE) -> CorpusStats:
-    """Document frequencies over the most recent `sample` stored papers."""
-    rows = session.exec(select(Paper.title, Paper.abstract)
-                        .order_by(col(Paper.id).desc()).limit(sample)).all()
-    return CorpusStats.fit(doc_terms(t, a, frozenset()) for t, a in rows)
+    """Document frequencies over the most recent `sample` stored papers.
+
+    Kept per process until the stored corpus changes (a new or updated paper), so the
+    many ranking calls of one delivery run fit it once.
+    """
+    newest, count, changed = session.exec(
+        select(func.max(Paper.id), func.count(), func.max(Paper.changed_at))).one()
+    key = (str(session.get_bind().engine.url), int(newest or 0), int(count), changed)
+    if key not in _STATS:
+        rows = session.exec(select(Paper.title, Paper.abstract)
+                            .order_by(col(Paper.id).desc()).limit(sample)).all()
+        _STATS.clear()
+        _STATS[key] = CorpusStats.fit(doc_terms(t, a, frozenset()) for t, a in rows)
+    return _STATS[key]
 
 
 def liked_texts(session: Session, interests: Sequence[Interest]) -> dict[str, tuple[str, str]]:
