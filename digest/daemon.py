@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from digest.models import utcnow
 from digest.poll import DEFAULT_INTERVAL_MINUTES, poll_sources
 
 log = logging.getLogger("digest.daemon")
+LEADER_RETRY_SECONDS = 2.0
 ARXIV_CRON = ("5,35 20-23 * * sun,mon,tue,wed,thu", "America/New_York")  # after arXiv's 20:00 ET announce
 
 
@@ -57,7 +59,14 @@ class Daemon:
         """Run until SIGTERM/SIGINT (or one cycle with `once`); returns the exit code."""
         self.config = load_config(self.config_path)
         self.engine = open_database(self.config.database)
-        with DaemonLock(self.engine):
+        lock = DaemonLock(self.engine)
+        if self.once or self.engine.dialect.name != "postgresql":
+            lock.acquire()  # SQLite: a second daemon refuses to start
+        else:
+            self._install_signals()
+            if not await self._wait_for_leadership(lock):
+                return 0
+        try:
             requeued = requeue_in_flight(self.engine)  # we hold the lock: these died with us
             if requeued:
                 log.warning("requeued %d digest(s) left in flight by a previous run", requeued)
@@ -68,12 +77,31 @@ class Daemon:
                     log.info("digests are in %s", self.config.delivery.outbox_dir)
                 return 0
             return await self._serve()
+        finally:
+            lock.release()
 
-    async def _serve(self) -> int:
+    async def _wait_for_leadership(self, lock: DaemonLock) -> bool:
+        """PostgreSQL replicas: stand by until this one holds the advisory lock (or is stopped)."""
+        announced = False
+        while not self.stop.is_set():
+            if lock.try_leader():
+                log.info("leading: this replica runs the scheduler")
+                return True
+            if not announced:
+                log.info("another replica leads; standing by")
+                announced = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=LEADER_RETRY_SECONDS)
+        return False
+
+    def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._request_stop, sig)
         loop.add_signal_handler(signal.SIGHUP, self._reload)
+
+    async def _serve(self) -> int:
+        self._install_signals()
         self.scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
         self._schedule_jobs()

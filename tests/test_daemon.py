@@ -24,7 +24,7 @@ from digest.config import load_config
 from digest.db import open_database
 from digest.deliver import deliver_queue
 from digest.models import Outbox
-from tests.conftest import read_data
+from tests.conftest import POSTGRES_URL, read_data
 from tests.factories import HF_DAY, RSS_4
 from tests.feedserver import FeedServer, Reply
 from tests.smtpsink import SmtpServer, free_port
@@ -198,3 +198,31 @@ def test_restart_after_downtime_sends_one_catch_up_digest_not_two(
     asyncio.run(deliver_queue(engine, config, now=back))
     assert Counter(r.recipients[0] for r in smtp.sink.received) == \
         {"a@example.org": 2, "b@example.org": 2}
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="needs DIGEST_TEST_POSTGRES_URL")
+def test_postgres_replicas_elect_one_leader_and_fail_over(
+        tmp_path: Path, feed_server: FeedServer, smtp: SmtpServer) -> None:
+    from tests.conftest import _reset_postgres
+
+    assert POSTGRES_URL
+    _reset_postgres(POSTGRES_URL)
+    config = daemon_config(tmp_path, feed_server, smtp, [])
+    config.write_text(config.read_text().replace(f"sqlite:///{tmp_path}/digest.db", POSTGRES_URL))
+    first_log, second_log = tmp_path / "a.log", tmp_path / "b.log"
+    first = start_daemon(config, first_log)
+    try:
+        wait_for(lambda: "daemon started" in first_log.read_text(), 60, "leader", first)
+        second = start_daemon(config, second_log)
+        try:
+            wait_for(lambda: "standing by" in second_log.read_text(), 60, "standby", second)
+            assert "daemon started" not in second_log.read_text()
+            first.send_signal(signal.SIGTERM)
+            assert first.wait(timeout=15) == 0
+            wait_for(lambda: "daemon started" in second_log.read_text(), 30, "fail-over", second)
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(timeout=15) == 0
+        finally:
+            second.kill()
+    finally:
+        first.kill()
