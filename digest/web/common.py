@@ -42,6 +42,7 @@ class Web:
     env: Environment
     limiter: RateLimiter = field(default_factory=RateLimiter)
     clock: Callable[[], datetime] = utcnow
+    _key: str | None = None
 
     @property
     def base(self) -> str:
@@ -54,9 +55,11 @@ class Web:
         return self.base.startswith("https://")
 
     def key(self) -> str:
-        """The signing key."""
-        with session_scope(self.engine) as session:
-            return secret_key(session, self.config.delivery.secret_key_env)
+        """The signing key (read once; it does not change while the app runs)."""
+        if self._key is None:
+            with session_scope(self.engine) as session:
+                self._key = secret_key(session, self.config.delivery.secret_key_env)
+        return self._key
 
     def page(self, request: Request, name: str, status: int = 200, **ctx: Any) -> Response:
         """Render a page with the CSRF value and set its cookie when new."""
