@@ -18,13 +18,7 @@ from digest.db import session_scope
 from digest.digest_view import digest_view, why_line
 from digest.models import Outbox, OutboxPaper, Paper, Subscriber, utcnow
 from digest.rank import Interest, Pick
-from digest.ranking import (
-    liked_texts,
-    papers_first_seen,
-    rank_papers,
-    rank_params,
-    semantic_embedder,
-)
+from digest.ranking import Ranked, papers_first_seen, rank_configured
 from digest.render import (
     DigestView,
     Envelope,
@@ -125,31 +119,51 @@ def compose_due(engine: Engine, config: Config, now: datetime | None = None, *,
     return results
 
 
+@dataclass
+class Selection:
+    """What a group of subscribers' digests are made from: the window's papers and the picks."""
+
+    papers: dict[str, Paper]
+    interests: list[Interest]
+    ranked: Ranked
+    key: str
+
+
+def select_papers(session: Session, config: Config, subscribers: Sequence[Subscriber],
+                  since: datetime, now: datetime, sent: dict[int, set[str]]) -> Selection:
+    """Rank the papers first seen in [since, now) for these subscribers, never repeating one."""
+    papers = papers_first_seen(session, since, now)
+    interests = [interest_of(s) for s in subscribers]
+    ranked = rank_configured(session, config, papers, interests,
+                             already_sent={s.email: sent.get(s.id or 0, set())
+                                           for s in subscribers})
+    return Selection({p.canonical_id: p for p in papers}, interests, ranked,
+                     secret_key(session, config.delivery.secret_key_env))
+
+
+def chosen_for(picks: list[Pick], interest: Interest) -> list[Pick]:
+    """At most max_papers, but never fewer than the papers by followed authors."""
+    followed = sum(1 for p in picks if any(r.kind == "author" for r in p.reasons))
+    return picks[: max(interest.max_papers, followed)]
+
+
 def _compose_group(engine: Engine, config: Config, members: Sequence[tuple[Subscriber, date]],
                    since: datetime, sent: dict[int, set[str]], now: datetime,
                    dry_run: bool) -> list[Composed]:
     with session_scope(engine) as session:
-        papers = papers_first_seen(session, since, now)
-        interests = [interest_of(s) for s, _ in members]
-        picks = rank_papers(session, papers, interests, rank_params(config),
-                            already_sent={s.email: sent.get(s.id or 0, set()) for s, _ in members},
-                            embedder=semantic_embedder(config))
-        titles = {k: v[0] for k, v in liked_texts(session, interests).items()}
-        key = secret_key(session, config.delivery.secret_key_env)
-    by_id = {p.canonical_id: p for p in papers}
-    return [_compose_one(engine, config, sub, day, interest, picks[sub.email], by_id, titles,
-                         key, now, dry_run)
-            for (sub, day), interest in zip(members, interests, strict=True)]
+        chosen = select_papers(session, config, [s for s, _ in members], since, now, sent)
+    return [_compose_one(engine, config, sub, day, interest, chosen, now, dry_run)
+            for (sub, day), interest in zip(members, chosen.interests, strict=True)]
 
 
 def _compose_one(engine: Engine, config: Config, sub: Subscriber, day: date, interest: Interest,
-                 picks: list[Pick], papers: dict[str, Paper], liked_titles: dict[str, str],
-                 key: str, now: datetime, dry_run: bool) -> Composed:
-    chosen = picks[: max(interest.max_papers, sum(1 for p in picks if _followed(p)))]
+                 selection: Selection, now: datetime, dry_run: bool) -> Composed:
+    chosen = chosen_for(selection.ranked.picks[sub.email], interest)
     if not chosen and config.delivery.empty_digest == "skip":
         return Composed(sub.email, day, "empty")
+    papers = selection.papers
     view, rendered, whys = render_digest(config, sub, day, interest, chosen, papers,
-                                         liked_titles, key)
+                                         selection.ranked.liked_titles, selection.key)
     if dry_run:
         return Composed(sub.email, day, "dry-run", len(chosen), rendered.subject)
     envelope = Envelope(config.delivery.from_, sub.email, sub.name,
@@ -184,22 +198,13 @@ def preview_digest(engine: Engine, config: Config, email: str,
         if sub is None or sub.id is None:
             return None
         since = last_digest_at(session, [sub.id]).get(sub.id, now - FIRST_WINDOW)
-        sent = already_sent(session, [sub.id])
-        papers = papers_first_seen(session, since, now)
-        interest = interest_of(sub)
-        picks = rank_papers(session, papers, [interest], rank_params(config),
-                            already_sent={sub.email: sent[sub.id]},
-                            embedder=semantic_embedder(config))
-        titles = {k: v[0] for k, v in liked_texts(session, [interest]).items()}
-        key = secret_key(session, config.delivery.secret_key_env)
+        selection = select_papers(session, config, [sub], since, now,
+                                  already_sent(session, [sub.id]))
     day = now.astimezone(ZoneInfo(sub.timezone)).date()
-    chosen = picks[sub.email][: interest.max_papers]
-    return render_digest(config, sub, day, interest, chosen,
-                         {p.canonical_id: p for p in papers}, titles, key)[1]
-
-
-def _followed(pick: Pick) -> bool:
-    return any(r.kind == "author" for r in pick.reasons)
+    interest = selection.interests[0]
+    chosen = chosen_for(selection.ranked.picks[sub.email], interest)
+    return render_digest(config, sub, day, interest, chosen, selection.papers,
+                         selection.ranked.liked_titles, selection.key)[1]
 
 
 def unsubscribe_mailto(config: Config, sub: Subscriber) -> str:

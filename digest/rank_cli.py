@@ -6,13 +6,14 @@ import argparse
 import asyncio
 import json
 import logging
-from datetime import date, datetime, timedelta
+from datetime import date
 
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from digest.compose import FIRST_WINDOW, last_digest_at
 from digest.config import Config, load_config
 from digest.db import open_database, session_scope
 from digest.errors import DigestError
@@ -24,9 +25,7 @@ from digest.ranking import (
     missing_liked,
     papers_first_seen,
     papers_published,
-    rank_papers,
-    rank_params,
-    semantic_embedder,
+    rank_configured,
 )
 from digest.sources import arxiv_api
 from digest.store import upsert_papers
@@ -89,24 +88,24 @@ def cmd_rank(args: argparse.Namespace) -> int:
         interest = interest_of(row)
     asyncio.run(store_missing_liked(config, engine, [interest]))
     with session_scope(engine) as session:
-        papers = window_papers(session, args.since, args.until, row.last_digest_date)
-        picks = rank_papers(session, papers, [interest], rank_params(config),
-                            embedder=semantic_embedder(config))[interest.key][: args.top or None]
-        titles = {p.canonical_id: p for p in papers}
+        papers = window_papers(session, args.since, args.until, row.id or 0)
+        ranked = rank_configured(session, config, papers, [interest])
+        picks = ranked.picks[interest.key][: args.top or None]
     if args.json:
         print(json.dumps([p.as_json() for p in picks], indent=2, ensure_ascii=False))
     else:
-        print_picks(picks, titles, len(papers))
+        print_picks(picks, {p.canonical_id: p for p in papers}, len(papers))
     return 0
 
 
 def window_papers(session: Session, since: date | None, until: date | None,
-                  last_digest: date | None) -> list[Paper]:
-    """Papers published in [since, until], or by default first seen since the last digest."""
+                  subscriber_id: int) -> list[Paper]:
+    """Papers published in [since, until], or by default first seen since the last digest
+    (the same window the next digest is composed from)."""
     if since or until:
         return papers_published(session, since or date(1991, 8, 14), until or utcnow().date())
-    start = datetime.combine(last_digest, datetime.min.time()).astimezone() if last_digest \
-        else utcnow() - timedelta(days=1)
+    now = utcnow()
+    start = last_digest_at(session, [subscriber_id]).get(subscriber_id, now - FIRST_WINDOW)
     return papers_first_seen(session, start)
 
 

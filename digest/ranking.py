@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
@@ -86,14 +87,34 @@ def missing_liked(session: Session, interests: Sequence[Interest]) -> list[str]:
 def rank_papers(session: Session, papers: Sequence[Paper], interests: Sequence[Interest],
                 params: RankParams | None = None,
                 already_sent: dict[str, set[str]] | None = None,
-                embedder: Embedder | None = None) -> dict[str, list[Pick]]:
+                embedder: Embedder | None = None,
+                liked: dict[str, tuple[str, str]] | None = None) -> dict[str, list[Pick]]:
     """Rank `papers` for every subscriber at once (the path `digest rank` and digests share)."""
     stats = corpus_stats(session)
     candidates = [candidate_of(p) for p in papers]
     semantic = semantic_inputs(session, embedder, papers, interests) \
         if embedder is not None and papers else None
-    return rank(candidates, interests, stats=stats, liked_texts=liked_texts(session, interests),
+    return rank(candidates, interests, stats=stats,
+                liked_texts=liked if liked is not None else liked_texts(session, interests),
                 params=params, already_sent=already_sent, semantic=semantic)
+
+
+@dataclass
+class Ranked:
+    """Picks per subscriber key, and the titles of the liked papers their reasons name."""
+
+    picks: dict[str, list[Pick]]
+    liked_titles: dict[str, str]
+
+
+def rank_configured(session: Session, config: Config, papers: Sequence[Paper],
+                    interests: Sequence[Interest],
+                    already_sent: dict[str, set[str]] | None = None) -> Ranked:
+    """`rank_papers` with the config's knobs and semantic ranker; liked papers read once."""
+    liked = liked_texts(session, interests)
+    picks = rank_papers(session, papers, interests, rank_params(config), already_sent,
+                        semantic_embedder(config), liked)
+    return Ranked(picks, {pid: title for pid, (title, _) in liked.items()})
 
 
 def cached_embeddings(session: Session, embedder: Embedder,

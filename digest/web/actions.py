@@ -10,12 +10,13 @@ from sqlmodel import Session, col, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from digest.compose import chosen_for
 from digest.config import SubscriberConfig
 from digest.db import session_scope
 from digest.deliver import cancel_queued
 from digest.digest_view import paper_view, why_line
 from digest.models import Paper, Subscriber
-from digest.ranking import liked_texts, rank_papers, rank_params, semantic_embedder
+from digest.ranking import rank_configured
 from digest.render import PaperView
 from digest.subscribers import find_subscriber, interest_of, interests_of
 from digest.tokens import Purpose, make_token
@@ -115,12 +116,10 @@ def preview_papers(web: Web, wanted: SubscriberConfig) -> list[PaperView]:
     with Session(web.engine) as session:
         papers = list(session.exec(select(Paper).where(col(Paper.first_seen_at) >= since)
                                    .order_by(col(Paper.id).desc()).limit(PREVIEW_LIMIT)).all())
-        picks = rank_papers(session, papers, [interest], rank_params(web.config),
-                            embedder=semantic_embedder(web.config))[interest.key]
-        picks = picks[: wanted.max_papers]
-        titles = {k: v[0] for k, v in liked_texts(session, [interest]).items()}
+        ranked = rank_configured(session, web.config, papers, [interest])
+    picks = chosen_for(ranked.picks[interest.key], interest)
     by_id = {p.canonical_id: p for p in papers}
-    return [paper_view(by_id[p.id], why_line(p, titles)) for p in picks]
+    return [paper_view(by_id[p.id], why_line(p, ranked.liked_titles)) for p in picks]
 
 
 async def confirm(web: Web, request: Request) -> Response:
