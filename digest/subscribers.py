@@ -30,11 +30,13 @@ def sync_subscribers(session: Session, configured: Sequence[SubscriberConfig]) -
     for email, cfg in wanted.items():
         row = rows.get(email) or Subscriber(email=email, origin="config",
                                             token_nonce=secrets.token_hex(8))
-        row.name, row.timezone, row.cadence = cfg.name, cfg.timezone, cfg.cadence
-        row.send_at = cfg.send_at.strftime("%H:%M")
-        row.interests = interests_of(cfg)
-        row.updated_at = utcnow()
-        session.add(row)
+        fields = {"name": cfg.name, "timezone": cfg.timezone, "cadence": cfg.cadence,
+                  "send_at": cfg.send_at.strftime("%H:%M"), "interests": interests_of(cfg)}
+        if row.id is None or any(getattr(row, k) != v for k, v in fields.items()):
+            for name, value in fields.items():  # runs every delivery cycle: write only changes
+                setattr(row, name, value)
+            row.updated_at = utcnow()
+            session.add(row)
         out.append(row)
     session.flush()
     return out

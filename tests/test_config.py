@@ -135,3 +135,28 @@ def test_poll_with_bad_config_exits_2_and_touches_nothing(tmp_path: Path) -> Non
 
 def test_missing_file(tmp_path: Path) -> None:
     assert main(["check-config", "-c", str(tmp_path / "nope.yaml")]) == 2
+
+
+def test_config_subscribers_are_written_only_when_they_change(tmp_path: Path) -> None:
+    from sqlmodel import Session, select
+
+    from digest.db import open_database, session_scope
+    from digest.models import Subscriber
+    from digest.subscribers import sync_subscribers
+
+    config = load_config(write(tmp_path, ISSUE_EXAMPLE))
+    engine = open_database(f"sqlite:///{tmp_path}/s.db")
+    with session_scope(engine) as s:
+        sync_subscribers(s, config.subscribers)
+    with Session(engine) as s:
+        first = s.exec(select(Subscriber.updated_at)).one()
+    with session_scope(engine) as s:
+        sync_subscribers(s, config.subscribers)
+    with Session(engine) as s:
+        assert s.exec(select(Subscriber.updated_at)).one() == first
+    changed = config.subscribers[0].model_copy(update={"send_at": time(8, 0)})
+    with session_scope(engine) as s:
+        sync_subscribers(s, [changed])
+    with Session(engine) as s:
+        row = s.exec(select(Subscriber)).one()
+    assert row.send_at == "08:00" and row.updated_at > first
