@@ -205,20 +205,24 @@ def _record(session: Session, config: Config, row: Outbox, error: DeliveryError,
     session.add(subscriber)
 
 
-def _release(engine: Engine, rows: list[Outbox]) -> None:
-    """Put claimed-but-untried rows back in the queue (the server went away)."""
+def _requeue(engine: Engine, ids: list[int | None] | None = None) -> int:
+    """Put 'sending' rows (these ids, or all) back in the queue; returns how many."""
+    stmt = update(Outbox).where(col(Outbox.status) == "sending")
+    if ids is not None:
+        stmt = stmt.where(col(Outbox.id).in_(ids))
     with session_scope(engine) as session:
-        session.execute(update(Outbox).where(col(Outbox.id).in_([r.id for r in rows]))
-                        .where(col(Outbox.status) == "sending")
-                        .values(status="queued", claimed_at=None))
+        result = session.execute(stmt.values(status="queued", claimed_at=None))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _release(engine: Engine, rows: list[Outbox]) -> None:
+    """Put claimed-but-untried rows back in the queue (the server went away, or a stop)."""
+    _requeue(engine, [r.id for r in rows])
 
 
 def requeue_in_flight(engine: Engine) -> int:
     """Rows left 'sending' by a process that died; only safe while holding the daemon lock."""
-    with session_scope(engine) as session:
-        result = session.execute(update(Outbox).where(col(Outbox.status) == "sending")
-                                 .values(status="queued", claimed_at=None))
-        return int(getattr(result, "rowcount", 0) or 0)
+    return _requeue(engine)
 
 
 def cancel_queued(session: Session, subscriber_id: int) -> int:

@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from types import TracebackType
 from urllib.parse import urlsplit
 
 import httpx
@@ -111,7 +110,7 @@ class Fetcher:
         )
         return self
 
-    async def __aexit__(self, *exc: tuple[type[BaseException], BaseException, TracebackType]) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         if self._client is not None:
             await self._client.aclose()
 

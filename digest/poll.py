@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from dataclasses import asdict, dataclass
@@ -94,11 +95,10 @@ async def poll_sources(config: Config, engine: Engine, *, force: bool = False,
             sync_feeds(session, sources)
     if not chosen:
         return []
-    if fetcher is not None:
+    async with contextlib.AsyncExitStack() as stack:
+        if fetcher is None:  # one shared client for this poll unless the caller brings one
+            fetcher = await stack.enter_async_context(Fetcher(config.fetch))
         return list(await asyncio.gather(*(poll_source(s, engine, fetcher, config.fetch, now)
-                                           for s in chosen)))
-    async with Fetcher(config.fetch) as shared:
-        return list(await asyncio.gather(*(poll_source(s, engine, shared, config.fetch, now)
                                            for s in chosen)))
 
 

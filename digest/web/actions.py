@@ -171,7 +171,7 @@ async def manage_action(web: Web, request: Request, row: Subscriber, token: str,
             return manage_page(web, request, row, token, 400,
                                notice="These interests come from the operator's config file; "
                                       "ask them to change it.")
-        result = parse_subscription(_Merged(form, row.email))
+        result = parse_subscription(form, email=row.email)
         wanted = result.subscriber
         if result.errors or wanted is None:
             return manage_page(web, request, row, token, 400, values=result.values,
@@ -191,19 +191,6 @@ async def manage_action(web: Web, request: Request, row: Subscriber, token: str,
         return web.page(request, "message", heading="All old links are revoked",
                         message="A new link to this page has been emailed to you.")
     return bad_form(web, request)
-
-
-class _Merged:
-    """A form view whose `email` is fixed to the subscriber's own address."""
-
-    def __init__(self, form: Any, email: str) -> None:
-        self.form, self.email = form, email
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self.email if name == "email" else self.form.get(name, default)
-
-    def getlist(self, name: str) -> list[Any]:
-        return list(self.form.getlist(name))
 
 
 def update_subscriber(web: Web, row: Subscriber, change: Any) -> None:

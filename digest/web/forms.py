@@ -46,11 +46,15 @@ def _text(form: Any, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def parse_subscription(form: Any, need_email: bool = True) -> FormResult:
-    """Validate a subscribe/manage form; errors are keyed by field, worded for people."""
+def parse_subscription(form: Any, need_email: bool = True,
+                       email: str | None = None) -> FormResult:
+    """Validate a subscribe/manage form; errors are keyed by field, worded for people.
+
+    `email` fixes the address (the manage page never takes one from the form).
+    """
     errors: dict[str, str] = {}
     values: dict[str, Any] = {
-        "email": _text(form, "email").strip()[:320],
+        "email": email if email is not None else _text(form, "email").strip()[:320],
         "topics": _lines(_text(form, "topics"), "topics", errors),
         "keywords": _lines(_text(form, "keywords"), "keywords", errors),
         "authors": _lines(_text(form, "authors"), "authors", errors),
