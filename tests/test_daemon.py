@@ -44,9 +44,14 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str,
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def local_hhmm_soon(zone: str, seconds: int = 60) -> str:
-    """The local HH:MM at least 20 s and about `seconds` from now in `zone`."""
-    moment = datetime.now(UTC) + timedelta(seconds=seconds)
+def next_minute_after(seconds: int) -> datetime:
+    """The first whole minute at least `seconds` from now (UTC)."""
+    moment = datetime.now(UTC) + timedelta(seconds=seconds + 59)
+    return moment.replace(second=0, microsecond=0)
+
+
+def local_hhmm(moment: datetime, zone: str) -> str:
+    """`moment` as HH:MM on the wall clock of `zone`."""
     return moment.astimezone(ZoneInfo(zone)).strftime("%H:%M")
 
 
@@ -91,14 +96,18 @@ def rows(config: Path) -> list[Outbox]:
 
 def test_three_time_zones_each_get_one_digest_then_sigterm_exits_cleanly(
         tmp_path: Path, feed_server: FeedServer, smtp: SmtpServer) -> None:
+    send_time = next_minute_after(25)
     subs = [{"email": f"reader{n}@example.org", "timezone": zone,
-             "send_at": local_hhmm_soon(zone), "topics": ["large language models"]}
+             "send_at": local_hhmm(send_time, zone), "topics": ["large language models"]}
             for n, zone in enumerate(ZONES)]
     config = daemon_config(tmp_path, feed_server, smtp, subs)
     log = tmp_path / "daemon.log"
     proc = start_daemon(config, log)
     try:
-        assert not smtp.sink.received  # not before their send time
+        wait_for(lambda: log.read_text().count("polled ") >= 2, 60, "first polls", proc)
+        time.sleep(2.5)  # several delivery cycles with papers stored, before the send time
+        assert datetime.now(UTC) < send_time - timedelta(seconds=1)
+        assert smtp.sink.received == []  # nothing before their local send time
         wait_for(lambda: len(smtp.sink.received) >= 3, 110, "three digests", proc)
         time.sleep(2.5)  # two more delivery cycles: nothing more may arrive
         proc.send_signal(signal.SIGTERM)
