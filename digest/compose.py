@@ -141,12 +141,6 @@ def select_papers(session: Session, config: Config, subscribers: Sequence[Subscr
                      secret_key(session, config.delivery.secret_key_env))
 
 
-def chosen_for(picks: list[Pick], interest: Interest) -> list[Pick]:
-    """At most max_papers, but never fewer than the papers by followed authors."""
-    followed = sum(1 for p in picks if any(r.kind == "author" for r in p.reasons))
-    return picks[: max(interest.max_papers, followed)]
-
-
 def _compose_group(engine: Engine, config: Config, members: Sequence[tuple[Subscriber, date]],
                    since: datetime, sent: dict[int, set[str]], now: datetime,
                    dry_run: bool) -> list[Composed]:
@@ -158,7 +152,7 @@ def _compose_group(engine: Engine, config: Config, members: Sequence[tuple[Subsc
 
 def _compose_one(engine: Engine, config: Config, sub: Subscriber, day: date, interest: Interest,
                  selection: Selection, now: datetime, dry_run: bool) -> Composed:
-    chosen = chosen_for(selection.ranked.picks[sub.email], interest)
+    chosen = selection.ranked.picks[sub.email]
     if not chosen and config.delivery.empty_digest == "skip":
         return Composed(sub.email, day, "empty")
     papers = selection.papers
@@ -202,7 +196,7 @@ def preview_digest(engine: Engine, config: Config, email: str,
                                   already_sent(session, [sub.id]))
     day = now.astimezone(ZoneInfo(sub.timezone)).date()
     interest = selection.interests[0]
-    chosen = chosen_for(selection.ranked.picks[sub.email], interest)
+    chosen = selection.ranked.picks[sub.email]
     return render_digest(config, sub, day, interest, chosen, selection.papers,
                          selection.ranked.liked_titles, selection.key)[1]
 

@@ -24,6 +24,7 @@ from digest.config_errors import describe_errors
 from digest.delivery_config import DeliveryConfig
 from digest.errors import ConfigError
 from digest.ids import split_arxiv_id
+from digest.rank.model import MAX_PAPERS
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
@@ -197,7 +198,7 @@ class SubscriberConfig(_Strict):
     send_at: time = time(7, 0)
     cadence: Literal["daily", "weekdays", "weekly"] = "daily"
     weekly_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
-    max_papers: int = Field(10, ge=1, le=100)
+    max_papers: int = Field(10, ge=1, le=MAX_PAPERS)
     min_score: float = Field(0.0, ge=0.0)
     topics: list[Annotated[str, Field(min_length=1, max_length=500)]] = []
     keywords: list[Annotated[str, Field(min_length=1, max_length=100)]] = []

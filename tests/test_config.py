@@ -160,3 +160,15 @@ def test_config_subscribers_are_written_only_when_they_change(tmp_path: Path) ->
     with Session(engine) as s:
         row = s.exec(select(Subscriber)).one()
     assert row.send_at == "08:00" and row.updated_at > first
+
+
+def test_max_papers_limit_is_the_rankers(tmp_path: Path) -> None:
+    from digest.rank.model import MAX_PAPERS
+
+    path = tmp_path / "c.yaml"
+    path.write_text(f"subscribers: [{{email: a@example.org, max_papers: {MAX_PAPERS + 1}}}]\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "subscribers[0].max_papers" in str(err.value)
+    path.write_text(f"subscribers: [{{email: a@example.org, max_papers: {MAX_PAPERS}}}]\n")
+    assert load_config(path).subscribers[0].max_papers == MAX_PAPERS

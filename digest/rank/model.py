@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+MAX_PAPERS = 100  # most papers one digest holds: the config's limit and the ranker's cap
+
 
 @dataclass(frozen=True)
 class Interest:
@@ -19,7 +21,7 @@ class Interest:
     exclude: tuple[str, ...] = ()
     liked: tuple[str, ...] = ()
     min_score: float = 0.0
-    max_papers: int = 10
+    max_papers: int = 10             # a digest holds this many, or every followed-author paper
     trending_weight: float = 0.1
 
     @property
@@ -95,4 +97,3 @@ class RankParams:
     chunk: int = 512
     workers: int = 0                 # threads for subscriber chunks; 0 = one per CPU
     followed_bonus: float = 1000.0
-    max_per_digest: int = 50

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from digest.rank.model import Candidate, Interest, Pick, RankParams
+from digest.rank.model import MAX_PAPERS, Candidate, Interest, Pick, RankParams
 from digest.rank.queries import (
     QueryBlock,
     author_keys,
@@ -255,10 +255,15 @@ def score_chunk(chunk: range, active: Sequence[Interest], day: Day,
     keep &= day.alive[None, :] & ~(side.vetoed[sl].toarray() > 0)
     keep &= ~side.categories_only[sl, None] | category
     score = np.where(keep, score, NEG).astype(np.float32)
-    limits = np.minimum(np.maximum(side.max_papers[sl], followed.sum(axis=1)),
-                        params.max_per_digest)
+    limits = digest_sizes(side.max_papers[sl], (followed & keep).sum(axis=1))
     chosen = mmr_select(score, day.similarity, limits, params)
     return ChunkView(chunk, score, chosen, scores, category, followed, blocks, side)
+
+
+def digest_sizes(max_papers: np.ndarray, followed: np.ndarray) -> np.ndarray:
+    """Papers per digest: `max_papers`, but never fewer than the followed authors' papers
+    (up to MAX_PAPERS). The one place this rule lives; callers take the picks as they are."""
+    return np.minimum(np.maximum(max_papers, followed), MAX_PAPERS)
 
 
 def mmr_select(score: np.ndarray, similarity: np.ndarray, limits: np.ndarray,

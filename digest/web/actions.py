@@ -10,7 +10,6 @@ from sqlmodel import Session, col, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from digest.compose import chosen_for
 from digest.config import SubscriberConfig
 from digest.db import session_scope
 from digest.deliver import cancel_queued
@@ -117,7 +116,7 @@ def preview_papers(web: Web, wanted: SubscriberConfig) -> list[PaperView]:
         papers = list(session.exec(select(Paper).where(col(Paper.first_seen_at) >= since)
                                    .order_by(col(Paper.id).desc()).limit(PREVIEW_LIMIT)).all())
         ranked = rank_configured(session, web.config, papers, [interest])
-    picks = chosen_for(ranked.picks[interest.key], interest)
+    picks = ranked.picks[interest.key]
     by_id = {p.canonical_id: p for p in papers}
     return [paper_view(by_id[p.id], why_line(p, ranked.liked_titles)) for p in picks]
 

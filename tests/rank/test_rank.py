@@ -141,3 +141,19 @@ def test_many_subscribers_in_chunks_equal_one_by_one() -> None:
         alone = rank(real_day(), [interest])[interest.key]
         assert [p.id for p in together[interest.key]] == [p.id for p in alone]
         assert [p.score for p in together[interest.key]] == pytest.approx([p.score for p in alone])
+
+
+def test_a_digest_holds_max_papers_up_to_the_configured_limit() -> None:
+    broad = Interest("wide@example.org", keywords=("model", "learning", "data", "method"),
+                     max_papers=80)
+    picks = rank(real_day(), [broad])["wide@example.org"]
+    assert len(picks) == 80  # the ranker used to cap every digest at 50 silently
+
+
+def test_followed_authors_papers_all_come_even_beyond_max_papers() -> None:
+    off_topic = [c for c in real_day() if "splat" not in (c.title + c.abstract).lower()][:3]
+    authors = tuple(c.authors[0] for c in off_topic)
+    picks = rank(real_day(), [replace(SPLAT, authors=authors, max_papers=1)])["ada@example.org"]
+    followed = [p for p in picks if p.reasons[0].kind == "author"]
+    assert {c.id for c in off_topic} <= {p.id for p in followed}
+    assert len(picks) == len(followed)  # max_papers 1 < followed papers: those, and no more
