@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
 import html2text
 from pylatexenc.latex2text import LatexNodes2Text
@@ -29,6 +30,31 @@ def paragraph(text: str | None, limit: int = MAX_ABSTRACT) -> str:
     text = _CONTROL.sub(" ", (text or "").replace("\r\n", "\n").replace("\r", "\n"))
     paras = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text)]
     return cut("\n\n".join(p for p in paras if p), limit)
+
+
+def http_url(value: object) -> str | None:
+    """The value if it is one line of http(s) URL, else None: feeds cannot smuggle
+    `javascript:` or `data:` links into an email or a page."""
+    text = str(value or "").strip()
+    if not text.lower().startswith(("https://", "http://")) or _CONTROL.search(text) \
+            or any(c.isspace() for c in text):
+        return None
+    return text
+
+
+LINK_SIGNALS = ("hf_url", "github_repo", "project_page")
+
+
+def safe_signals(signals: dict[str, Any]) -> dict[str, Any]:
+    """Signals with every link-valued entry (`*_url`, repo, project page) kept only if http(s)."""
+    out = {}
+    for key, value in signals.items():
+        if key in LINK_SIGNALS or key.endswith("_url"):
+            value = http_url(value)
+            if value is None:
+                continue
+        out[key] = value
+    return out
 
 
 def cut(text: str, limit: int) -> str:

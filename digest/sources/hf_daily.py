@@ -11,7 +11,7 @@ from digest.errors import ParseError
 from digest.ids import normalize_arxiv_id, split_arxiv_id
 from digest.records import PaperRecord
 from digest.sources._xml import parse_date
-from digest.text import MAX_AUTHORS, author_name, one_line, paragraph
+from digest.text import MAX_AUTHORS, author_name, http_url, one_line, paragraph
 
 DEFAULT_URL = "https://huggingface.co/api/daily_papers"
 
@@ -71,9 +71,9 @@ def _signals(item: dict[str, Any], paper: dict[str, Any], arxiv_id: str) -> dict
         "ai_summary": one_line(str(paper["ai_summary"]), 1000) if paper.get("ai_summary") else None,
         "ai_keywords": [one_line(str(k), 80) for k in keywords][:30]
         if isinstance(keywords, list) else None,
-        "github_repo": _https(paper.get("githubRepo")),
+        "github_repo": http_url(paper.get("githubRepo")),
         "github_stars": _int(paper.get("githubStars")),
-        "project_page": _https(paper.get("projectPage")),
+        "project_page": http_url(paper.get("projectPage")),
         "hf_url": f"https://huggingface.co/papers/{arxiv_id}",
         "hf_day": str(paper.get("submittedOnDailyAt") or "")[:10] or None,
     }
@@ -85,9 +85,3 @@ def _int(value: Any) -> int | None:
         return int(value) if value is not None else None
     except (TypeError, ValueError):
         return None
-
-
-def _https(value: Any) -> str | None:
-    """Keep only http(s) links, so a feed cannot smuggle `javascript:` into an email."""
-    text = one_line(str(value or ""), 500)
-    return text if text.startswith(("https://", "http://")) else None

@@ -10,7 +10,7 @@ from digest.errors import ParseError
 from digest.ids import canonical_id, normalize_doi, split_arxiv_id
 from digest.records import PaperRecord
 from digest.sources._xml import parse_date
-from digest.text import MAX_AUTHORS, author_name, one_line, paragraph
+from digest.text import MAX_AUTHORS, author_name, http_url, one_line, paragraph, safe_signals
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def from_dict(doc: dict[str, Any]) -> PaperRecord:
     title = one_line(str(doc["title"]))
     if not title:
         raise ValueError("empty title")
-    url = str(doc.get("url") or doc.get("abs") or "")
+    url = http_url(doc.get("url") or doc.get("abs")) or ""
     raw_id = str(doc.get("id") or "")
     found = split_arxiv_id(raw_id) or split_arxiv_id(url)
     doi = normalize_doi(str(doc.get("doi") or "")) or (normalize_doi(raw_id) if not found else None)
@@ -58,7 +58,7 @@ def from_dict(doc: dict[str, Any]) -> PaperRecord:
         doi=doi, published=parse_date(str(doc.get("published") or doc.get("created") or "")),
         updated=parse_date(str(doc.get("updated") or "")),
         url=url or (f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None),
-        pdf_url=str(doc.get("pdf") or "") or (f"https://arxiv.org/pdf/{arxiv_id}" if arxiv_id else None),
+        pdf_url=http_url(doc.get("pdf")) or (f"https://arxiv.org/pdf/{arxiv_id}" if arxiv_id else None),
         comment=one_line(str(doc["comment"]), 1000) if doc.get("comment") else None,
-        signals=dict(doc["signals"]) if isinstance(doc.get("signals"), dict) else {},
+        signals=safe_signals(doc["signals"]) if isinstance(doc.get("signals"), dict) else {},
     )

@@ -12,7 +12,7 @@ import feedparser
 from digest.errors import ParseError
 from digest.ids import arxiv_id_in_url, canonical_id, normalize_doi, split_arxiv_id
 from digest.records import PaperRecord
-from digest.text import MAX_AUTHORS, author_name, html_to_text, one_line, paragraph
+from digest.text import MAX_AUTHORS, author_name, html_to_text, http_url, one_line, paragraph
 
 _BARE_ID = re.compile(r"/(\d{4}\.\d{4,5})(?:v(\d+))?/?$")
 
@@ -43,7 +43,7 @@ def _from_entry(entry: Any) -> PaperRecord | None:
         title=title, abstract=paragraph(abstract), authors=_authors(entry),
         categories=[one_line(t.get("term", ""), 80) for t in entry.get("tags", [])
                     if t.get("term")][:20],
-        doi=doi, published=_date(entry), url=link if link.startswith("http") else None,
+        doi=doi, published=_date(entry), url=http_url(link),
     )
 
 

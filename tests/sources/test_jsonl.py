@@ -37,3 +37,16 @@ def test_bad_lines_are_skipped_but_an_all_bad_file_is_an_error() -> None:
     assert len(jsonl.parse(b"{not json}\n" + good + b"\n[1,2]\n")) == 1
     with pytest.raises(ParseError, match="line 1"):
         jsonl.parse(b"{not json}\n")
+
+
+def test_links_other_than_http_are_dropped() -> None:
+    line = {"id": "2306.15626", "title": "t", "url": "javascript:alert(1)",
+            "pdf": "data:text/html,<script>alert(1)</script>",
+            "signals": {"github_repo": "javascript:alert(2)", "hf_upvotes": 3,
+                        "project_page": "https://ok.example/p"}}
+    paper = jsonl.parse(json.dumps(line).encode())[0]
+    assert paper.url == "https://arxiv.org/abs/2306.15626"
+    assert paper.pdf_url == "https://arxiv.org/pdf/2306.15626"
+    assert paper.signals == {"hf_upvotes": 3, "project_page": "https://ok.example/p"}
+    no_id = jsonl.parse(json.dumps({"title": "t", "url": "javascript:x"}).encode())[0]
+    assert no_id.url is None
