@@ -112,7 +112,7 @@ def preview_papers(web: Web, wanted: SubscriberConfig) -> list[PaperView]:
     since = web.clock() - timedelta(days=web.config.web.preview_window_days)
     probe = Subscriber(email="preview@example.org", interests=interests_of(wanted))
     interest = interest_of(probe)
-    with Session(web.engine) as session:
+    with session_scope(web.engine) as session:  # keeps the embeddings ranking caches
         papers = list(session.exec(select(Paper).where(col(Paper.first_seen_at) >= since)
                                    .order_by(col(Paper.id).desc()).limit(PREVIEW_LIMIT)).all())
         ranked = rank_configured(session, web.config, papers, [interest])

@@ -55,11 +55,16 @@ class Site:
         return found.group(1)
 
 
-def site_config(tmp_path: Path, db_url: str, **web: Any) -> Path:
-    doc = {"database": db_url,
-           "delivery": {"from": "Paper Digest <digest@lab.example>", "outbox_dir": "sent",
-                        "base_url": "https://digest.lab.example"},
-           "web": web}
+def site_config(tmp_path: Path, db_url: str, extra: dict[str, Any] | None = None,
+                **web: Any) -> Path:
+    """A config file; each `extra` section is merged over the default one."""
+    doc: dict[str, Any] = {"database": db_url,
+                           "delivery": {"from": "Paper Digest <digest@lab.example>",
+                                        "outbox_dir": "sent",
+                                        "base_url": "https://digest.lab.example"},
+                           "web": web}
+    for key, value in (extra or {}).items():
+        doc[key] = {**doc.get(key, {}), **value}
     path = tmp_path / "digest.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
@@ -69,8 +74,8 @@ def site_config(tmp_path: Path, db_url: str, **web: Any) -> Path:
 def make_site(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("DIGEST_SECRET_KEY", "web-test-secret")
 
-    def build(**web: Any) -> Site:
-        config = load_config(site_config(tmp_path, db_url, **web))
+    def build(extra: dict[str, Any] | None = None, **web: Any) -> Site:
+        config = load_config(site_config(tmp_path, db_url, extra, **web))
         engine = open_database(config.database)
         client = TestClient(build_web_app(config, engine), base_url="https://digest.lab.example")
         return Site(client, config, engine, tmp_path / "sent")
