@@ -11,34 +11,21 @@ from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
 from digest.compose import compose_due
-from digest.config import Config, SourceConfig, load_config
+from digest.config import Config, load_config
 from digest.db import open_database
 from digest.deliver import deliver_queue, requeue_in_flight
 from digest.errors import ConfigError
 from digest.lock import DaemonLock
 from digest.models import utcnow
-from digest.poll import DEFAULT_INTERVAL_MINUTES, poll_sources
+from digest.poll import poll_sources
 
 log = logging.getLogger("digest.daemon")
 LEADER_RETRY_SECONDS = 2.0
-ARXIV_CRON = ("5,35 20-23 * * sun,mon,tue,wed,thu", "America/New_York")  # after arXiv's 20:00 ET announce
-
-
-def source_trigger(src: SourceConfig) -> BaseTrigger:
-    """The source's own schedule, or its publisher's default."""
-    if src.schedule and src.schedule.cron:
-        return CronTrigger.from_crontab(src.schedule.cron, timezone=src.schedule.timezone)
-    if src.schedule and src.schedule.every_minutes:
-        return IntervalTrigger(minutes=src.schedule.every_minutes)
-    if src.type in ("arxiv_rss", "arxiv_api") and src.path is None:
-        return CronTrigger.from_crontab(ARXIV_CRON[0], timezone=ARXIV_CRON[1])
-    return IntervalTrigger(minutes=DEFAULT_INTERVAL_MINUTES[src.type])
+POLL_CHECK_SECONDS = 30.0  # how often the daemon asks which feeds are due (feeds.next_check_at)
 
 
 @dataclass
@@ -127,10 +114,8 @@ class Daemon:
     def _schedule_jobs(self) -> None:
         assert self.scheduler is not None
         self.scheduler.remove_all_jobs()
-        for src in self.config.sources:
-            if src.enabled:
-                self.scheduler.add_job(self.poll_one, source_trigger(src), args=[src.name],
-                                       id=f"poll:{src.name}", next_run_time=utcnow())
+        self.scheduler.add_job(self.poll_all, IntervalTrigger(seconds=POLL_CHECK_SECONDS),
+                               id="poll", next_run_time=utcnow())
         self.scheduler.add_job(self.deliver_cycle, IntervalTrigger(
             seconds=self.config.daemon.delivery_every_seconds), id="deliver",
             next_run_time=utcnow())  # at start: catch up on digests missed while down
@@ -153,17 +138,11 @@ class Daemon:
         log.info("config reloaded: %d source(s), %d subscriber(s) in the file",
                  len(new.sources), len(new.subscribers))
 
-    async def poll_one(self, name: str) -> None:
-        """Scheduled poll of one source (a failing feed's backoff still applies)."""
-        await self.poll_all(names=[name], backoff_only=True)
-
-    async def poll_all(self, force: bool = False, names: list[str] | None = None,
-                       backoff_only: bool = False) -> None:
-        """Poll sources; results go to the log."""
+    async def poll_all(self, force: bool = False) -> None:
+        """Poll the due sources (every source with `force`); results go to the log."""
         if self.stop.is_set():
             return
-        for report in await poll_sources(self.config, self.engine, force=force, names=names,
-                                         backoff_only=backoff_only):
+        for report in await poll_sources(self.config, self.engine, force=force):
             level = logging.WARNING if report.error else logging.INFO
             log.log(level, "polled %s: status %s, %d parsed, %d new, %d updated%s",
                     report.source, report.status, report.parsed, report.new, report.updated,

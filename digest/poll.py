@@ -7,9 +7,10 @@ import contextlib
 import logging
 import random
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -17,14 +18,17 @@ from digest.config import Config, FetchConfig, SourceConfig
 from digest.db import session_scope
 from digest.errors import DigestError, FetchError, ParseError
 from digest.fetch import Fetcher
-from digest.ingest import SourceBodies, fetch_source
+from digest.ingest import SourceBodies, fetch_by_ids, fetch_source
 from digest.models import Feed, utcnow
-from digest.sources import PARSERS
+from digest.ranking import missing_liked
+from digest.sources import PARSERS, arxiv_api
 from digest.store import upsert_papers
+from digest.subscribers import interest_of, liking_subscribers
 from digest.text import one_line
 
 log = logging.getLogger(__name__)
 
+ARXIV_CRON = ("5,35 20-23 * * sun,mon,tue,wed,thu", "America/New_York")  # after 20:00 ET
 DEFAULT_INTERVAL_MINUTES = {"arxiv_rss": 360, "arxiv_api": 720, "hf_daily": 180,
                             "rss": 60, "jsonl": 1440}
 
@@ -59,23 +63,22 @@ def sync_feeds(session: Session, sources: list[SourceConfig]) -> dict[str, Feed]
             feed = feeds[src.name] = Feed(name=src.name, type=src.type, url=url)
         elif feed.type != src.type or feed.url != url:  # source edited: forget validators
             feed.type, feed.url, feed.etag, feed.last_modified = src.type, url, None, None
+        if feed.error_count == 0 and feed.last_success_at is not None:  # schedule edits count
+            feed.next_check_at = next_poll_at(src, feed.last_success_at)
         session.add(feed)
     session.flush()
     return feeds
 
 
-def due_feeds(session: Session, sources: list[SourceConfig], now: datetime,
-              backoff_only: bool = False) -> list[SourceConfig]:
+def due_feeds(session: Session, sources: list[SourceConfig], now: datetime) -> list[SourceConfig]:
     """Enabled sources whose `next_check_at` has come (or that were never polled).
 
-    With `backoff_only` (the daemon, whose schedule decides when to poll) only a failing
-    feed's backoff holds a poll back.
+    `next_check_at` is the one polling clock: the source's schedule after a success, the
+    error backoff after a failure. The daemon and `digest poll` both only ask what is due.
     """
     feeds = sync_feeds(session, sources)
 
     def due(feed: Feed) -> bool:
-        if backoff_only and feed.error_count == 0:
-            return True
         return feed.next_check_at is None or feed.next_check_at <= now
 
     return [s for s in sources if s.enabled and due(feeds[s.name])]
@@ -83,14 +86,14 @@ def due_feeds(session: Session, sources: list[SourceConfig], now: datetime,
 
 async def poll_sources(config: Config, engine: Engine, *, force: bool = False,
                        now: datetime | None = None, names: list[str] | None = None,
-                       fetcher: Fetcher | None = None,
-                       backoff_only: bool = False) -> list[PollReport]:
-    """Poll every due source once (all enabled ones with `force`), concurrently."""
+                       fetcher: Fetcher | None = None) -> list[PollReport]:
+    """Poll every due source once (all enabled ones with `force`), concurrently; then fetch
+    the liked papers no source has brought yet."""
     now = now or utcnow()
     sources = [s for s in config.sources if names is None or s.name in names]
     with session_scope(engine) as session:
         chosen = [s for s in sources if s.enabled] if force else \
-            due_feeds(session, sources, now, backoff_only)
+            due_feeds(session, sources, now)
         if force:
             sync_feeds(session, sources)
     if not chosen:
@@ -98,8 +101,36 @@ async def poll_sources(config: Config, engine: Engine, *, force: bool = False,
     async with contextlib.AsyncExitStack() as stack:
         if fetcher is None:  # one shared client for this poll unless the caller brings one
             fetcher = await stack.enter_async_context(Fetcher(config.fetch))
-        return list(await asyncio.gather(*(poll_source(s, engine, fetcher, config.fetch, now)
-                                           for s in chosen)))
+        reports = list(await asyncio.gather(*(poll_source(s, engine, fetcher, config.fetch, now)
+                                              for s in chosen)))
+        await store_missing_liked(config, engine, fetcher)
+        return reports
+
+
+async def store_missing_liked(config: Config, engine: Engine, fetcher: Fetcher | None = None,
+                              emails: list[str] | None = None) -> list[str]:
+    """Fetch liked papers of active subscribers (or of `emails`) that are not stored yet, from
+    the arXiv API, and store them; returns the ids asked for. A failure is logged, not raised."""
+    with session_scope(engine) as session:
+        missing = missing_liked(session, [interest_of(s) for s in liking_subscribers(
+            session, config, emails)])
+    if not missing or not config.fetch.fetch_liked:
+        return []
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if fetcher is None:
+                fetcher = await stack.enter_async_context(Fetcher(config.fetch))
+            bodies = await fetch_by_ids(fetcher, str(config.fetch.arxiv_api_url), missing)
+        records = [r for body in bodies for r in arxiv_api.parse(body)]
+    except DigestError as exc:
+        log.warning("could not fetch liked papers %s: %s", ", ".join(missing), exc)
+        return missing
+    with session_scope(engine) as session:
+        upsert_papers(session, "liked", records)
+    absent = sorted(set(missing) - {r.canonical_id for r in records})
+    if absent:
+        log.warning("liked papers not found on arXiv: %s", ", ".join(absent))
+    return missing
 
 
 async def poll_source(src: SourceConfig, engine: Engine, fetcher: Fetcher,
@@ -155,7 +186,7 @@ def _save_feed_state(engine: Engine, feed: Feed, report: PollReport, now: dateti
     feed.last_polled_at, feed.last_status = now, report.status
     if report.error is None:
         feed.error_count, feed.last_error, feed.last_success_at = 0, None, now
-        feed.next_check_at = now + timedelta(minutes=interval_minutes(src))
+        feed.next_check_at = next_poll_at(src, now)
     else:
         feed.error_count += 1
         feed.last_error = report.error
@@ -166,11 +197,19 @@ def _save_feed_state(engine: Engine, feed: Feed, report: PollReport, now: dateti
         session.merge(feed)
 
 
-def interval_minutes(src: SourceConfig) -> int:
-    """Minutes between polls of a healthy source: its schedule, or its type's default."""
+def next_poll_at(src: SourceConfig, after: datetime) -> datetime:
+    """When a healthy source is next due after a poll at `after`: its cron or interval, else
+    its publisher's default (arXiv: after the 20:00 US/Eastern announcement; others hourly+)."""
     if src.schedule and src.schedule.every_minutes:
-        return src.schedule.every_minutes
-    return DEFAULT_INTERVAL_MINUTES[src.type]
+        return after + timedelta(minutes=src.schedule.every_minutes)
+    if src.schedule and src.schedule.cron:
+        cron = CronTrigger.from_crontab(src.schedule.cron, timezone=src.schedule.timezone)
+    elif src.type in ("arxiv_rss", "arxiv_api") and src.path is None:
+        cron = CronTrigger.from_crontab(ARXIV_CRON[0], timezone=ARXIV_CRON[1])
+    else:
+        return after + timedelta(minutes=DEFAULT_INTERVAL_MINUTES[src.type])
+    fire = cron.get_next_fire_time(None, after + timedelta(seconds=1))
+    return fire.astimezone(UTC) if fire else after + timedelta(days=1)
 
 
 def error_backoff(error_count: int, cfg: FetchConfig, retry_after: float | None) -> float:

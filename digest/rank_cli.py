@@ -10,25 +10,16 @@ from datetime import date
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from digest.compose import FIRST_WINDOW, last_digest_at
-from digest.config import Config, load_config
+from digest.config import load_config
 from digest.db import open_database, session_scope
 from digest.errors import DigestError
-from digest.fetch import Fetcher
-from digest.ingest import fetch_by_ids
 from digest.models import Paper, utcnow
-from digest.rank import Interest, Pick
-from digest.ranking import (
-    missing_liked,
-    papers_first_seen,
-    papers_published,
-    rank_configured,
-)
-from digest.sources import arxiv_api
-from digest.store import upsert_papers
+from digest.poll import store_missing_liked
+from digest.rank import Pick
+from digest.ranking import papers_first_seen, papers_published, rank_configured
 from digest.subscribers import find_subscriber, interest_of, sync_subscribers
 
 log = logging.getLogger(__name__)
@@ -86,7 +77,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
             raise UnknownSubscriberError(f"no subscriber {args.subscriber!r}",
                                          "check the address against `subscribers` in the config")
         interest = interest_of(row)
-    asyncio.run(store_missing_liked(config, engine, [interest]))
+    asyncio.run(store_missing_liked(config, engine, emails=[row.email]))
     with session_scope(engine) as session:
         papers = window_papers(session, args.since, args.until, row.id or 0)
         ranked = rank_configured(session, config, papers, [interest])
@@ -107,23 +98,6 @@ def window_papers(session: Session, since: date | None, until: date | None,
     now = utcnow()
     start = last_digest_at(session, [subscriber_id]).get(subscriber_id, now - FIRST_WINDOW)
     return papers_first_seen(session, start)
-
-
-async def store_missing_liked(config: Config, engine: Engine, interests: list[Interest]) -> None:
-    """Fetch liked papers that are not stored yet from the arXiv API, once, and store them."""
-    with session_scope(engine) as session:
-        missing = missing_liked(session, interests)
-    if not missing or not config.fetch.fetch_liked:
-        return
-    try:
-        async with Fetcher(config.fetch) as fetcher:
-            bodies = await fetch_by_ids(fetcher, str(config.fetch.arxiv_api_url), missing)
-        records = [r for body in bodies for r in arxiv_api.parse(body)]
-    except DigestError as exc:
-        log.warning("could not fetch liked papers %s: %s", ", ".join(missing), exc)
-        return
-    with session_scope(engine) as session:
-        upsert_papers(session, "liked", records)
 
 
 def print_picks(picks: list[Pick], papers: dict[str, Paper], pool: int) -> None:

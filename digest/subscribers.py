@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from digest.config import SubscriberConfig
+from digest.config import Config, SubscriberConfig
 from digest.models import Subscriber, utcnow
 from digest.rank.model import Interest
 
@@ -62,3 +62,16 @@ def interest_of(row: Subscriber) -> Interest:
 def find_subscriber(session: Session, email: str) -> Subscriber | None:
     """A subscriber by email address (case-insensitive)."""
     return session.exec(select(Subscriber).where(Subscriber.email == email.strip().lower())).first()
+
+
+def liking_subscribers(session: Session, config: Config,
+                       emails: Sequence[str] | None = None) -> list[Subscriber]:
+    """Active subscribers (or these addresses, whatever their status) with liked papers;
+    config-file subscribers are synced in first."""
+    sync_subscribers(session, config.subscribers)
+    stmt = select(Subscriber)
+    if emails is None:
+        stmt = stmt.where(Subscriber.status == "active")
+    else:
+        stmt = stmt.where(col(Subscriber.email).in_([e.strip().lower() for e in emails]))
+    return [s for s in session.exec(stmt).all() if s.interests.get("liked")]

@@ -235,3 +235,22 @@ def test_postgres_replicas_elect_one_leader_and_fail_over(
             second.kill()
     finally:
         first.kill()
+
+
+def test_run_once_fetches_liked_papers_no_source_brought(
+        tmp_path: Path, feed_server: FeedServer, smtp: SmtpServer) -> None:
+    from digest.cli import main
+    from digest.models import Paper
+
+    api = feed_server.serve("/api/query", Reply(read_data(
+        "arxiv_api_query_cs.AI+cs.LG+cs.CL_2026-08-02.atom.xml")))
+    path = daemon_config(tmp_path, feed_server, smtp, [
+        {"email": "ada@example.org", "topics": ["agents"], "liked": ["2607.28628"]}])
+    doc = yaml.safe_load(path.read_text())
+    doc["fetch"]["arxiv_api_url"] = api
+    path.write_text(yaml.safe_dump(doc))
+    assert main(["run", "-c", str(path), "--once"]) == 0
+    hits = feed_server.hits_for("/api/query")
+    assert len(hits) == 1 and "id_list=2607.28628" in hits[0].query
+    with Session(open_database(load_config(path).database)) as s:
+        assert s.exec(select(Paper).where(Paper.canonical_id == "2607.28628")).first()

@@ -190,3 +190,25 @@ def test_status_shows_a_failing_feed_and_its_backoff(tmp_path: Path, feed_server
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if "flaky-feed" in line)
     assert "503" in row and " 2 " in row  # last status and a two-poll error streak
+
+
+async def test_one_polling_clock_follows_the_schedule_and_its_edits(
+        tmp_path: Path, db_url: str, feed_server: FeedServer) -> None:
+    from datetime import UTC, datetime
+
+    url = feed_server.serve("/rss", Reply(read_data(RSS_4)))
+    source = {"name": "arxiv", "type": "arxiv_rss", "url": url,
+              "schedule": {"cron": "5 21 * * *", "timezone": "America/New_York"}}
+    config = load_config(write_config(tmp_path, db_url, [source]))
+    engine = open_database(config.database)
+    noon = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    report = (await poll_sources(config, engine, now=noon))[0]
+    assert report.error is None
+    assert report.next_check_at == datetime(2026, 6, 2, 1, 5, tzinfo=UTC)  # 21:05 New York
+    assert await poll_sources(config, engine, now=datetime(2026, 6, 2, 1, 4, tzinfo=UTC)) == []
+    edited = load_config(write_config(tmp_path, db_url, [
+        {**source, "schedule": {"every_minutes": 30}}]))
+    assert await poll_sources(edited, engine, now=noon + timedelta(minutes=29)) == []
+    again = await poll_sources(edited, engine, now=noon + timedelta(minutes=30))
+    assert [r.source for r in again] == ["arxiv"]  # the edited schedule counts at once
+    assert len(feed_server.hits_for("/rss")) == 2
