@@ -1,17 +1,18 @@
-"""The daemon's HTTP health endpoint (`GET /healthz`), for the container HEALTHCHECK."""
+"""The one `GET /healthz` (container HEALTHCHECK): database, queue, feeds, and the scheduler."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
 import uvicorn
 from sqlalchemy import func, text
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from digest.models import Feed, Outbox
@@ -19,29 +20,55 @@ from digest.models import Feed, Outbox
 if TYPE_CHECKING:
     from digest.daemon import Daemon
 
+Endpoint = Callable[[Request], Awaitable[Response]]
 
-def build_app(daemon: Daemon) -> Starlette:
-    """A tiny Starlette app: 200 with queue and feed counts while the database answers."""
 
-    async def healthz(request: Request) -> JSONResponse:
+def _counts(engine: Engine) -> tuple[dict[str, int], int]:
+    """Outbox rows per status and the number of failing feeds (raises when the database fails)."""
+    with Session(engine) as session:
+        session.execute(text("SELECT 1"))
+        queue = dict(session.exec(select(Outbox.status, func.count())
+                                  .group_by(col(Outbox.status))).all())
+        failing = session.exec(select(func.count()).select_from(Feed)
+                               .where(col(Feed.error_count) > 0)).one()
+    return queue, int(failing)
+
+
+def _scheduler_state(running: Callable[[], bool] | None) -> str:
+    """'none' without a scheduler (`digest serve`), else 'running' or 'stopped'."""
+    if running is None:
+        return "none"
+    return "running" if running() else "stopped"
+
+
+def health_endpoint(engine: Engine, scheduler_running: Callable[[], bool] | None = None) -> Endpoint:
+    """The /healthz handler: 200 while the database answers and, under the daemon, it schedules.
+
+    `scheduler_running` is None for `digest serve` (no scheduler: "scheduler": "none").
+    """
+
+    async def healthz(request: Request) -> Response:
         try:
-            with Session(daemon.engine) as session:
-                session.execute(text("SELECT 1"))
-                queue = dict(session.exec(select(Outbox.status, func.count())
-                                          .group_by(col(Outbox.status))).all())
-                failing = session.exec(select(func.count()).select_from(Feed)
-                                       .where(col(Feed.error_count) > 0)).one()
+            queue, failing = _counts(engine)
         except Exception as exc:  # any database failure makes the container unhealthy
             return JSONResponse({"status": "error", "error": str(exc)[:200]}, status_code=503)
-        running = daemon.scheduler is not None and daemon.scheduler.running
-        return JSONResponse({"status": "ok" if running else "starting", "queue": queue,
-                             "failing_feeds": failing}, status_code=200 if running else 503)
+        scheduler = _scheduler_state(scheduler_running)
+        ok = scheduler != "stopped"
+        return JSONResponse({"status": "ok" if ok else "starting", "scheduler": scheduler,
+                             "queue": queue, "failing_feeds": failing},
+                            status_code=200 if ok else 503)
 
-    route = Route("/healthz", healthz)
+    return healthz
+
+
+def build_app(daemon: Daemon) -> Starlette:
+    """The daemon's HTTP app: the web pages when enabled, and /healthz with the scheduler's state."""
+    health = health_endpoint(daemon.engine, lambda: daemon.scheduler is not None
+                             and bool(daemon.scheduler.running))
     if daemon.config.web.enabled:
         from digest.web.app import build_web_app
-        return build_web_app(daemon.config, daemon.engine, extra_routes=[route])
-    return Starlette(routes=[route])
+        return build_web_app(daemon.config, daemon.engine, health)
+    return Starlette(routes=[Route("/healthz", health)])
 
 
 class _DaemonServer(uvicorn.Server):

@@ -6,16 +6,21 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session, col, select
 
-from digest.config import load_config
+from digest.config import Config, load_config
 from digest.db import open_database, session_scope
 from digest.deliver import cancel_queued
 from digest.models import Subscriber
 from digest.rank_cli import UnknownSubscriberError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from starlette.applications import Starlette
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -43,14 +48,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from digest.logs import setup_logging
-    from digest.web.app import build_web_app
 
     setup_logging()
     config = load_config(args.config)
     engine = open_database(config.database)
-    uvicorn.run(build_web_app(config, engine), host=args.host, port=args.port,
+    uvicorn.run(serve_app(config, engine), host=args.host, port=args.port,
                 log_level="info", proxy_headers=config.web.trust_proxy_headers)
     return 0
+
+
+def serve_app(config: Config, engine: Engine) -> Starlette:
+    """The app `digest serve` runs: the web pages, and /healthz without a scheduler."""
+    from digest.health import health_endpoint
+    from digest.web.app import build_web_app
+
+    return build_web_app(config, engine, health_endpoint(engine))
 
 
 def cmd_subscribers(args: argparse.Namespace) -> int:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import partial
 
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -16,25 +18,24 @@ from digest.config import Config
 from digest.models import utcnow
 from digest.render import packaged_templates
 from digest.web import actions
-from digest.web.common import Web, healthz, web_env
+from digest.web.common import Web, web_env
 from digest.web.security import SecurityHeaders
 
 
-def build_web_app(config: Config, engine: Engine, extra_routes: Sequence[BaseRoute] = (),
+def build_web_app(config: Config, engine: Engine,
+                  health: Callable[[Request], Awaitable[Response]],
                   clock: Callable[[], datetime] = utcnow) -> Starlette:
-    """The Starlette app; `extra_routes` lets the daemon add its own /healthz."""
+    """The Starlette app; `health` (digest.health.health_endpoint) answers /healthz."""
     web = Web(config, engine, web_env(), clock=clock)
     routes: list[BaseRoute] = [
+        Route("/healthz", health),
         Route("/", partial(actions.subscribe_page, web), methods=["GET"]),
         Route("/", partial(actions.subscribe_post, web), methods=["POST"]),
         Route("/confirm/{token}", partial(actions.confirm, web), methods=["GET", "POST"]),
         Route("/manage/{token}", partial(actions.manage, web), methods=["GET", "POST"]),
         Route("/unsubscribe/{token}", partial(actions.unsubscribe, web),
               methods=["GET", "POST"]),
-        *extra_routes,
         Mount("/static", StaticFiles(directory=str(packaged_templates() / "web" / "static")),
               name="static"),
     ]
-    if not any(getattr(r, "path", "") == "/healthz" for r in extra_routes):
-        routes.insert(0, Route("/healthz", partial(healthz, web)))
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])

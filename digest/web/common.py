@@ -9,11 +9,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from digest.config import Config
 from digest.db import session_scope
@@ -100,16 +99,6 @@ def web_env() -> Environment:
                                                    default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return env
-
-
-async def healthz(web: Web, request: Request) -> Response:
-    """200 while the database answers."""
-    try:
-        with Session(web.engine) as session:
-            session.execute(text("SELECT 1"))
-    except Exception:  # any failure means unhealthy
-        return JSONResponse({"status": "error"}, status_code=503)
-    return JSONResponse({"status": "ok"})
 
 
 def confirm_age(web: Web) -> float:

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 
 from digest.config import Config, load_config
 from digest.db import open_database
-from digest.web.app import build_web_app
+from digest.web_cli import serve_app
 
 
 @dataclass
@@ -77,7 +77,7 @@ def make_site(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> I
     def build(extra: dict[str, Any] | None = None, **web: Any) -> Site:
         config = load_config(site_config(tmp_path, db_url, extra, **web))
         engine = open_database(config.database)
-        client = TestClient(build_web_app(config, engine), base_url="https://digest.lab.example")
+        client = TestClient(serve_app(config, engine), base_url="https://digest.lab.example")
         return Site(client, config, engine, tmp_path / "sent")
 
     yield build

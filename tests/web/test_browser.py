@@ -21,7 +21,7 @@ import yaml
 
 from digest.config import load_config
 from digest.db import open_database
-from digest.web.app import build_web_app
+from digest.web_cli import serve_app
 from tests.smtpsink import SmtpServer, free_port
 
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
@@ -45,7 +45,7 @@ def live_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple
                         "smtp": {"host": "127.0.0.1", "port": smtp.port, "security": "none"}}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(doc))
     config = load_config(tmp_path / "c.yaml")
-    app = build_web_app(config, open_database(config.database))
+    app = serve_app(config, open_database(config.database))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
