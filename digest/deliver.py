@@ -17,7 +17,8 @@ from sqlmodel import Session, col, select
 
 from digest.config import Config
 from digest.db import session_scope
-from digest.mailer import DeliveryError, FileMailer, Mailer, SmtpMailer
+from digest.errors import DeliveryError
+from digest.mailer import FileMailer, Mailer, SmtpMailer
 from digest.models import Outbox, Subscriber, utcnow
 from digest.text import one_line
 

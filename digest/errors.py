@@ -1,4 +1,20 @@
-"""One exception tree: every error says what went wrong and how to fix it."""
+"""One exception tree: every error says what went wrong (`message`) and how to fix it (`hint`).
+
+    DigestError                      exit 1 unless a subclass says otherwise
+    ├── ConfigError                  exit 2: the config file is unreadable or invalid
+    ├── UnknownSubscriberError       exit 2: a command names nobody
+    ├── AlreadyRunningError          exit 3: another daemon holds this database
+    ├── StorageError                 the database is unreachable or its schema is unexpected
+    ├── FetchError                   a feed could not be fetched
+    │   ├── TransientFetchError      worth retrying later: timeouts, 408, 429, 5xx
+    │   └── PermanentFetchError      retrying will not help soon: 4xx, oversized, bad URL
+    ├── ParseError                   a body is not in the format its source type expects
+    ├── SemanticUnavailableError     the semantic ranker is on but its packages are missing
+    ├── DeliveryError                a message was not accepted (`temporary`, `down`)
+    └── TokenError                   a link is tampered, expired, revoked or for another use
+
+Commands print `error: <message> (<hint>)` and exit with the class's `exit_code`.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +44,22 @@ class ConfigError(DigestError):
         super().__init__("\n".join(f"{path}: {p}" for p in problems))
 
 
+class UnknownSubscriberError(DigestError):
+    """A command names a subscriber who is neither in the config nor in the database."""
+
+    exit_code = 2
+
+
+class AlreadyRunningError(DigestError):
+    """Another daemon holds the lock on this database."""
+
+    exit_code = 3
+
+
+class StorageError(DigestError):
+    """The database is unreachable or its schema is not what this version expects."""
+
+
 class FetchError(DigestError):
     """A feed could not be fetched."""
 
@@ -51,5 +83,18 @@ class ParseError(DigestError):
     """A feed body is not in the format its source type expects."""
 
 
-class StorageError(DigestError):
-    """The database is unreachable or its schema is not what this version expects."""
+class SemanticUnavailableError(DigestError):
+    """The semantic ranker is enabled but its packages or model are missing."""
+
+
+class DeliveryError(DigestError):
+    """A message was not accepted. `temporary`: try again later; `down`: stop this batch."""
+
+    def __init__(self, message: str, hint: str = "", *, temporary: bool, down: bool = False):
+        super().__init__(message, hint)
+        self.temporary = temporary
+        self.down = down
+
+
+class TokenError(DigestError):
+    """A link token is tampered, expired, revoked or meant for another purpose."""

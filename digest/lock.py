@@ -10,15 +10,9 @@ from typing import IO, Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from digest.errors import DigestError
+from digest.errors import AlreadyRunningError
 
 ADVISORY_KEY = 0x5044_4947  # "PDIG"
-
-
-class AlreadyRunningError(DigestError):
-    """Another daemon holds the lock on this database."""
-
-    exit_code = 3
 
 
 class DaemonLock:

@@ -16,17 +16,8 @@ import aiosmtplib
 from aiosmtplib import errors
 
 from digest.delivery_config import SmtpConfig
-from digest.errors import DigestError
+from digest.errors import DeliveryError
 from digest.render import escape_text
-
-
-class DeliveryError(DigestError):
-    """A message was not accepted. `temporary`: try again later; `down`: stop this batch."""
-
-    def __init__(self, message: str, hint: str = "", *, temporary: bool, down: bool = False):
-        super().__init__(message, hint)
-        self.temporary = temporary
-        self.down = down
 
 
 class Mailer(Protocol):

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from digest.compose import FIRST_WINDOW, last_digest_at
 from digest.config import load_config
 from digest.db import open_database, session_scope
-from digest.errors import DigestError
+from digest.errors import UnknownSubscriberError
 from digest.models import Paper, utcnow
 from digest.poll import store_missing_liked
 from digest.rank import Pick
@@ -23,12 +23,6 @@ from digest.ranking import papers_first_seen, papers_published, rank_configured
 from digest.subscribers import find_subscriber, interest_of, sync_subscribers
 
 log = logging.getLogger(__name__)
-
-
-class UnknownSubscriberError(DigestError):
-    """`--subscriber` names nobody in the config or the database."""
-
-    exit_code = 2
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

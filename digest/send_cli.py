@@ -17,9 +17,8 @@ from digest.compose import compose_due, preview_digest
 from digest.config import load_config
 from digest.db import open_database, session_scope
 from digest.deliver import deliver_queue
-from digest.errors import DigestError
+from digest.errors import DigestError, UnknownSubscriberError
 from digest.models import Feed, Outbox, Subscriber, utcnow
-from digest.rank_cli import UnknownSubscriberError
 from digest.schedule import next_send_time
 
 

@@ -9,15 +9,11 @@ from typing import Literal
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Session
 
-from digest.errors import DigestError
+from digest.errors import TokenError
 from digest.models import Setting, Subscriber
 
 Purpose = Literal["unsubscribe", "manage", "confirm"]
 SALTS: dict[str, str] = {p: f"paper-digest/{p}/v1" for p in ("unsubscribe", "manage", "confirm")}
-
-
-class TokenError(DigestError):
-    """A link token is tampered, expired, revoked or meant for another purpose."""
 
 
 def secret_key(session: Session, env_name: str = "DIGEST_SECRET_KEY") -> str:

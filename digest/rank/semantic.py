@@ -16,14 +16,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from digest.errors import DigestError
+from digest.errors import SemanticUnavailableError
 
 log = logging.getLogger(__name__)
 MAX_CHARS = 2000
-
-
-class SemanticUnavailableError(DigestError):
-    """The semantic ranker is enabled but its packages or model are missing."""
 
 
 class Embedder(Protocol):
