@@ -13,10 +13,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
+from digest.clock import utcnow
 from digest.config import Config
 from digest.db import session_scope
 from digest.digest_view import digest_view, why_line
-from digest.models import Outbox, OutboxPaper, Paper, Subscriber, utcnow
+from digest.models import Outbox, OutboxPaper, Paper, Subscriber
 from digest.rank import Interest, Pick
 from digest.ranking import Ranked, papers_first_seen, rank_configured
 from digest.render import (

@@ -14,13 +14,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
+from digest.clock import utcnow
 from digest.compose import compose_due
 from digest.config import Config, load_config
 from digest.db import open_database
 from digest.deliver import deliver_queue, requeue_in_flight
 from digest.errors import ConfigError
 from digest.lock import DaemonLock
-from digest.models import utcnow
 from digest.poll import poll_sources
 
 log = logging.getLogger("digest.daemon")

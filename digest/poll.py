@@ -14,12 +14,13 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from digest.clock import utcnow
 from digest.config import Config, FetchConfig, SourceConfig
 from digest.db import session_scope
 from digest.errors import DigestError, FetchError, ParseError
 from digest.fetch import Fetcher
 from digest.ingest import SourceBodies, fetch_by_ids, fetch_source
-from digest.models import Feed, utcnow
+from digest.models import Feed
 from digest.ranking import missing_liked
 from digest.sources import PARSERS, arxiv_api
 from digest.store import upsert_papers

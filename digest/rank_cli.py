@@ -12,11 +12,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
+from digest.clock import utcnow
 from digest.compose import FIRST_WINDOW, last_digest_at
 from digest.config import load_config
 from digest.db import open_database, session_scope
 from digest.errors import UnknownSubscriberError
-from digest.models import Paper, utcnow
+from digest.models import Paper
 from digest.poll import store_missing_liked
 from digest.rank import Pick
 from digest.ranking import papers_first_seen, papers_published, rank_configured

@@ -13,12 +13,13 @@ from rich.table import Table
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from digest.clock import utcnow
 from digest.compose import compose_due, preview_digest
 from digest.config import load_config
 from digest.db import open_database, session_scope
 from digest.deliver import deliver_queue
 from digest.errors import DigestError, UnknownSubscriberError
-from digest.models import Feed, Outbox, Subscriber, utcnow
+from digest.models import Feed, Outbox, Subscriber
 from digest.schedule import next_send_time
 
 

@@ -11,7 +11,8 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from digest.models import Paper, Sighting, utcnow
+from digest.clock import utcnow
+from digest.models import Paper, Sighting
 from digest.records import PaperRecord
 
 CHUNK = 500

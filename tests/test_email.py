@@ -15,10 +15,11 @@ import yaml
 from sqlmodel import Session, select
 
 from digest.cli import main
+from digest.clock import utcnow
 from digest.compose import compose_due
 from digest.config import load_config
 from digest.db import open_database, session_scope
-from digest.models import Outbox, OutboxPaper, Paper, Subscriber, utcnow
+from digest.models import Outbox, OutboxPaper, Paper, Subscriber
 from digest.records import PaperRecord
 from digest.sources import arxiv_rss, hf_daily
 from digest.store import upsert_papers

@@ -12,9 +12,10 @@ import yaml
 from sqlmodel import Session, select
 
 from digest.cli import main
+from digest.clock import utcnow
 from digest.config import load_config
 from digest.db import open_database
-from digest.models import Feed, Paper, utcnow
+from digest.models import Feed, Paper
 from digest.poll import poll_sources
 from digest.sources import PARSERS
 from tests.conftest import read_data
