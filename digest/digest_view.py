@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from datetime import date
 
 from digest.config import Config
-from digest.latex import first_sentences, latex_to_text
 from digest.models import Paper, Subscriber
 from digest.rank import Interest, Pick
 from digest.render import DigestView, PaperView
-from digest.text import cut, one_line
+from digest.text import cut, first_sentences, latex_to_text, one_line
 
 MAX_AUTHORS_SHOWN = 3
 

@@ -17,7 +17,7 @@ from aiosmtplib import errors
 
 from digest.delivery_config import SmtpConfig
 from digest.errors import DeliveryError
-from digest.render import escape_text
+from digest.text import escape_text
 
 
 class Mailer(Protocol):

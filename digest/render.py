@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.message import EmailMessage
@@ -157,11 +156,6 @@ def build_message(rendered: Rendered, env: Envelope) -> bytes:
     msg.set_content(rendered.text, cte="quoted-printable")
     msg.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
     return msg.as_bytes()
-
-
-def escape_text(value: str) -> str:
-    """HTML-escape outside templates (e.g. the file transport's index page)."""
-    return html.escape(value, quote=True)
 
 
 _RENDERERS: dict[str, Renderer] = {}  # per template folder, so templates compile once

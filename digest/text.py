@@ -1,7 +1,8 @@
-"""Text clean-up shared by parsers and renderers: whitespace, TeX accents, HTML, limits."""
+"""Text clean-up shared by parsers and renderers: whitespace, limits, TeX and LaTeX, HTML, links."""
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from functools import lru_cache
@@ -110,3 +111,36 @@ def html_to_text(html: str) -> str:
     if "<" not in html and "&" not in html:
         return html
     return _html2text().handle(html).strip()
+
+
+_HAS_TEX = re.compile(r"[\\$^_{}]")
+_BARE_PERCENT = re.compile(r"(?<!\\)%")  # in abstracts % is a percent sign, not a comment
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"'])")
+
+
+@lru_cache(maxsize=1)
+def _math_converter() -> LatexNodes2Text:
+    return LatexNodes2Text(math_mode="text", strict_latex_spaces=True)
+
+
+@lru_cache(maxsize=20_000)  # the same abstracts appear in many subscribers' digests
+def latex_to_text(text: str) -> str:
+    """`$O(n^2)$ with $\\alpha$` -> `O(n^2) with α`; text without TeX is returned as is."""
+    if not _HAS_TEX.search(text):
+        return text
+    try:
+        out = _math_converter().latex_to_text(_BARE_PERCENT.sub(r"\\%", text))
+    except Exception:  # pylatexenc is lenient; never let one abstract break a digest
+        return text
+    return " ".join(unicodedata.normalize("NFC", out).split())
+
+
+def first_sentences(text: str, count: int = 2, limit: int = 320) -> str:
+    """The first `count` sentences of `text`, at most `limit` characters."""
+    sentences = _SENTENCE_END.split(text.strip())
+    return cut(" ".join(sentences[:count]), limit)
+
+
+def escape_text(value: str) -> str:
+    """HTML-escape outside templates (e.g. the file transport's index page)."""
+    return html.escape(value, quote=True)
