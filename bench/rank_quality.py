@@ -24,7 +24,7 @@ import yaml
 
 from digest.config import load_config
 from digest.db import open_database, session_scope
-from digest.poll import poll_sources
+from digest.ingest.poll import poll_sources
 from digest.rank import RankParams
 from digest.rank.semantic import Embedder, load_embedder
 from digest.ranking import papers_published, rank_papers

@@ -17,8 +17,8 @@ from digest import __version__, rank_cli, send_cli, web_cli
 from digest.config import Config, load_config
 from digest.db import open_database, session_scope
 from digest.errors import ConfigError, DigestError
+from digest.ingest.poll import PollReport, poll_sources
 from digest.models import Paper
-from digest.poll import PollReport, poll_sources
 
 Command = Callable[[argparse.Namespace], int]
 

@@ -23,7 +23,7 @@ from pydantic import (
 from digest.config_errors import describe_errors
 from digest.delivery_config import DeliveryConfig
 from digest.errors import ConfigError
-from digest.ids import split_arxiv_id
+from digest.ingest.ids import split_arxiv_id
 from digest.rank.model import MAX_PAPERS
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")

@@ -9,7 +9,7 @@ import pytest
 
 from digest.config import FetchConfig
 from digest.errors import PermanentFetchError, TransientFetchError
-from digest.fetch import Fetcher, parse_retry_after
+from digest.ingest.fetch import Fetcher, parse_retry_after
 from tests.feedserver import FeedServer, Reply
 
 FAST = FetchConfig(contact="ops@lab.example", retries=2, backoff_seconds=0.01,

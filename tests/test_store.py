@@ -6,8 +6,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from digest.db import migrate, session_scope
+from digest.ingest.sources import arxiv_api, arxiv_rss, hf_daily
 from digest.models import Paper, Sighting
-from digest.sources import arxiv_api, arxiv_rss, hf_daily
 from digest.store import upsert_papers
 from tests.conftest import read_data
 from tests.factories import API_100, RSS_4, hf_feed_with, record, rss_feed_with
@@ -101,7 +101,7 @@ def test_migrations_match_the_models_and_rerun_safely(engine: Engine) -> None:
 
 
 def test_date_only_and_zoned_published_dates_merge(engine: Engine) -> None:
-    from digest.sources import jsonl
+    from digest.ingest.sources import jsonl
 
     with session_scope(engine) as s:
         upsert_papers(s, "rss", arxiv_rss.parse(read_data(RSS_4)))

@@ -8,8 +8,8 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from digest.db import session_scope
+from digest.ingest.sources import hf_daily
 from digest.models import Outbox, Subscriber, utcnow
-from digest.sources import hf_daily
 from digest.store import upsert_papers
 from tests.conftest import read_data
 from tests.factories import HF_DAY

@@ -7,9 +7,9 @@ from urllib.parse import urlencode
 from xml.etree.ElementTree import Element
 
 from digest.errors import ParseError
-from digest.ids import normalize_doi, split_arxiv_id
-from digest.records import PaperRecord
-from digest.sources._xml import NS, parse_date, parse_xml, text_of
+from digest.ingest.ids import normalize_doi, split_arxiv_id
+from digest.ingest.records import PaperRecord
+from digest.ingest.sources._xml import NS, parse_date, parse_xml, text_of
 from digest.text import author_name, one_line, paragraph
 
 DEFAULT_URL = "https://export.arxiv.org/api/query"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from digest.records import PaperRecord
-from digest.sources import arxiv_api, arxiv_rss, hf_daily, jsonl, rss
+from digest.ingest.records import PaperRecord
+from digest.ingest.sources import arxiv_api, arxiv_rss, hf_daily, jsonl, rss
 
 Parser = Callable[[bytes], list[PaperRecord]]
 

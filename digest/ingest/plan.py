@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from digest.config import ArxivApiSource, ArxivRssSource, HfDailySource, SourceConfig
 from digest.errors import PermanentFetchError
-from digest.fetch import Fetcher
-from digest.sources import arxiv_api, hf_daily
+from digest.ingest.fetch import Fetcher
+from digest.ingest.sources import arxiv_api, hf_daily
 
 ARXIV_RSS_URL = "https://rss.arxiv.org/rss/"
 

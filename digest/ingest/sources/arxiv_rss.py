@@ -6,9 +6,9 @@ import re
 from xml.etree.ElementTree import Element
 
 from digest.errors import ParseError
-from digest.ids import arxiv_id_in_url, normalize_doi, split_arxiv_id
-from digest.records import PaperRecord
-from digest.sources._xml import NS, parse_date, parse_xml, text_of
+from digest.ingest.ids import arxiv_id_in_url, normalize_doi, split_arxiv_id
+from digest.ingest.records import PaperRecord
+from digest.ingest.sources._xml import NS, parse_date, parse_xml, text_of
 from digest.text import one_line, paragraph, split_authors
 
 _PREAMBLE = re.compile(

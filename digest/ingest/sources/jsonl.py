@@ -7,9 +7,9 @@ import logging
 from typing import Any
 
 from digest.errors import ParseError
-from digest.ids import canonical_id, normalize_doi, split_arxiv_id
-from digest.records import PaperRecord
-from digest.sources._xml import parse_date
+from digest.ingest.ids import canonical_id, normalize_doi, split_arxiv_id
+from digest.ingest.records import PaperRecord
+from digest.ingest.sources._xml import parse_date
 from digest.text import MAX_AUTHORS, author_name, http_url, one_line, paragraph, safe_signals
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from typing import Any
 import feedparser
 
 from digest.errors import ParseError
-from digest.ids import arxiv_id_in_url, canonical_id, normalize_doi, split_arxiv_id
-from digest.records import PaperRecord
+from digest.ingest.ids import arxiv_id_in_url, canonical_id, normalize_doi, split_arxiv_id
+from digest.ingest.records import PaperRecord
 from digest.text import MAX_AUTHORS, author_name, html_to_text, http_url, one_line, paragraph
 
 _BARE_ID = re.compile(r"/(\d{4}\.\d{4,5})(?:v(\d+))?/?$")

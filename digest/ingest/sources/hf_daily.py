@@ -8,9 +8,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from digest.errors import ParseError
-from digest.ids import normalize_arxiv_id, split_arxiv_id
-from digest.records import PaperRecord
-from digest.sources._xml import parse_date
+from digest.ingest.ids import normalize_arxiv_id, split_arxiv_id
+from digest.ingest.records import PaperRecord
+from digest.ingest.sources._xml import parse_date
 from digest.text import MAX_AUTHORS, author_name, http_url, one_line, paragraph
 
 DEFAULT_URL = "https://huggingface.co/api/daily_papers"
