@@ -5,75 +5,28 @@ from __future__ import annotations
 import re
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     EmailStr,
     Field,
     HttpUrl,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from digest.config_errors import describe_errors
 from digest.delivery_config import DeliveryConfig
 from digest.errors import ConfigError
 from digest.ingest.ids import split_arxiv_id
+from digest.ingest.sources import SourceConfig
+from digest.ingest.sources.base import StrictModel, check_zone
 from digest.rank.model import MAX_PAPERS
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
-
-def check_zone(value: str) -> str:
-    """An IANA time zone name, or a ValueError saying what is accepted."""
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError("unknown time zone; use an IANA name such as Europe/London") from exc
-    return value
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Schedule(_Strict):
-    """When the daemon polls a source: every N minutes, or a cron expression in a time zone."""
-
-    every_minutes: int | None = Field(None, ge=1, le=7 * 24 * 60)
-    cron: str | None = None
-    timezone: str = "UTC"
-
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, value: str | None) -> str | None:
-        if value is not None:
-            from apscheduler.triggers.cron import CronTrigger
-            try:
-                CronTrigger.from_crontab(value)
-            except ValueError as exc:
-                raise ValueError(f"not a cron expression ({exc}); use 5 fields, "
-                                 "e.g. '5,35 20-23 * * sun,mon,tue,wed,thu'") from exc
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        return check_zone(value)
-
-    @model_validator(mode="after")
-    def _one(self) -> Schedule:
-        if (self.every_minutes is None) == (self.cron is None):
-            raise ValueError("give exactly one of every_minutes or cron")
-        return self
-
-
-class SemanticConfig(_Strict):
+class SemanticConfig(StrictModel):
     """The optional semantic ranker (pip install 'paper-digest[semantic]')."""
 
     enabled: bool = False
@@ -82,13 +35,13 @@ class SemanticConfig(_Strict):
     weight: float = Field(1.0, ge=0.0, le=10.0)
 
 
-class RankingConfig(_Strict):
+class RankingConfig(StrictModel):
     """Ranking options shared by every subscriber."""
 
     semantic: SemanticConfig = SemanticConfig()
 
 
-class WebConfig(_Strict):
+class WebConfig(StrictModel):
     """The subscription web app (`digest serve`, or `digest run` with daemon.http_port)."""
 
     enabled: bool = True
@@ -101,7 +54,7 @@ class WebConfig(_Strict):
     trust_proxy_headers: bool = False                   # use X-Forwarded-For behind a proxy
 
 
-class DaemonConfig(_Strict):
+class DaemonConfig(StrictModel):
     """`digest run`: delivery cadence, the HTTP endpoint, shutdown."""
 
     delivery_every_seconds: float = Field(60.0, ge=0.5, le=3600)
@@ -110,86 +63,7 @@ class DaemonConfig(_Strict):
     shutdown_grace_seconds: float = Field(10.0, ge=0)
 
 
-class _SourceBase(_Strict):
-    name: str
-    url: HttpUrl | None = None
-    path: Path | None = None
-    enabled: bool = True
-    schedule: Schedule | None = None
-    where_hint: ClassVar[str | None] = None  # None: the type has a default endpoint
-
-    def has_location(self) -> bool:
-        """Whether the source says where its papers come from."""
-        return bool(self.url or self.path)
-
-    @model_validator(mode="after")
-    def _where(self) -> Self:
-        if self.where_hint and not self.has_location():
-            raise ValueError(self.where_hint)
-        return self
-
-    @field_validator("name")
-    @classmethod
-    def _slug(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("use lower-case letters, digits, '-', '_' or '.', at most 64")
-        return value
-
-
-class ArxivRssSource(_SourceBase):
-    """rss.arxiv.org listing feed: give `url` or `categories`."""
-
-    type: Literal["arxiv_rss"]
-    categories: list[str] = []
-    where_hint: ClassVar[str | None] = "give url, path or categories (e.g. [cs.LG, cs.AI])"
-
-    def has_location(self) -> bool:
-        """A category list is enough: the default endpoint is built from it."""
-        return bool(self.url or self.path or self.categories)
-
-
-class ArxivApiSource(_SourceBase):
-    """arXiv API search: `query` in arXiv's search syntax, newest first."""
-
-    type: Literal["arxiv_api"]
-    query: str | None = None
-    max_results: int = Field(200, ge=1, le=2000)
-    where_hint: ClassVar[str | None] = "give query (e.g. 'cat:cs.CL AND abs:retrieval') or path"
-
-    def has_location(self) -> bool:
-        """The query (or a saved response) says what to read."""
-        return bool(self.query or self.path)
-
-
-class HfDailySource(_SourceBase):
-    """Hugging Face daily papers (sort: date) or the trending list (sort: trending)."""
-
-    type: Literal["hf_daily"]
-    sort: Literal["date", "trending"] = "date"
-    backfill_days: int = Field(0, ge=0, le=60)
-
-
-class RssSource(_SourceBase):
-    """Any RSS 2.0 / Atom feed."""
-
-    type: Literal["rss"]
-    where_hint: ClassVar[str | None] = "give url (or path to a saved feed)"
-
-
-class JsonlSource(_SourceBase):
-    """A JSON Lines file of papers (see the README for the format)."""
-
-    type: Literal["jsonl"]
-    where_hint: ClassVar[str | None] = "give path (or url) of the .jsonl file"
-
-
-SourceConfig = Annotated[
-    ArxivRssSource | ArxivApiSource | HfDailySource | RssSource | JsonlSource,
-    Field(discriminator="type"),
-]
-
-
-class SubscriberConfig(_Strict):
+class SubscriberConfig(StrictModel):
     """One subscriber: where and when to send, and what they care about."""
 
     email: EmailStr
@@ -249,7 +123,7 @@ class SubscriberConfig(_Strict):
         return ZoneInfo(self.timezone)
 
 
-class FetchConfig(_Strict):
+class FetchConfig(StrictModel):
     """How feeds are fetched: politeness, limits and retries."""
 
     contact: str = "admin@example.org"
@@ -264,7 +138,7 @@ class FetchConfig(_Strict):
     fetch_liked: bool = True
 
 
-class Config(_Strict):
+class Config(StrictModel):
     """The whole configuration file."""
 
     database: str = "sqlite:///var/digest.db"

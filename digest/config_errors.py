@@ -6,7 +6,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-_TAGS = {"arxiv_rss", "arxiv_api", "hf_daily", "rss", "jsonl"}
+from digest.ingest.sources import TYPES
+
+_TYPES = ", ".join(TYPES)
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
@@ -15,7 +17,7 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in _TAGS or part.startswith("function-"):
+        elif part in TYPES or part.startswith("function-"):
             continue
         else:
             out += ("." if out else "") + part
@@ -38,9 +40,9 @@ def _message(err: Any) -> str:
     if kind == "union_tag_invalid":
         return (f"unknown source type {err['input'].get('type')!r}"
                 if isinstance(err.get("input"), dict) else msg) + \
-            "; use one of arxiv_rss, arxiv_api, hf_daily, rss, jsonl"
+            f"; use one of {_TYPES}"
     if kind == "union_tag_not_found":
-        return "missing 'type'; use one of arxiv_rss, arxiv_api, hf_daily, rss, jsonl"
+        return f"missing 'type'; use one of {_TYPES}"
     if kind == "value_error":
         msg = msg.removeprefix("Value error, ")
         if "email address" in msg:

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from digest.config import ArxivApiSource, ArxivRssSource, HfDailySource, SourceConfig
 from digest.errors import PermanentFetchError
 from digest.ingest.fetch import Fetcher
-from digest.ingest.sources import arxiv_api, hf_daily
-
-ARXIV_RSS_URL = "https://rss.arxiv.org/rss/"
+from digest.ingest.sources import TYPES, SourceConfig, arxiv_api
 
 
 @dataclass
@@ -25,53 +22,21 @@ class SourceBodies:
 
 
 async def fetch_source(src: SourceConfig, fetcher: Fetcher, etag: str | None,
-                       last_modified: str | None) -> SourceBodies:
-    """Fetch what `src` points at; conditional on the stored validators where possible."""
+                       last_modified: str | None, today: datetime | None = None) -> SourceBodies:
+    """Fetch what `src` points at: its type's first URL conditionally (a 304 ends the poll),
+    the rest of its plan unconditionally, then further pages while the type asks for them."""
     if src.path is not None:
         return read_local(src, etag)
-    if isinstance(src, ArxivApiSource):
-        return await _fetch_arxiv_api(src, fetcher, etag, last_modified)
-    urls = first_urls(src)
+    kind = TYPES[src.type]
+    urls = kind.first_urls(src, today or datetime.now(UTC))
     first = await fetcher.get(urls[0], etag, last_modified)
     if first.not_modified:
         return SourceBodies("304", [], first.etag, first.last_modified)
     bodies = [first.body or b""]
-    for url in urls[1:]:  # HF backfill days: unconditional
+    for url in urls[1:]:  # e.g. Hugging Face backfill days
         bodies.append((await fetcher.get(url)).body or b"")
-    return SourceBodies(str(first.status), bodies, first.etag, first.last_modified)
-
-
-def first_urls(src: SourceConfig, today: datetime | None = None) -> list[str]:
-    """The URL(s) one poll requests for a non-paged source, the conditional one first."""
-    if isinstance(src, ArxivRssSource):
-        return [str(src.url) if src.url else ARXIV_RSS_URL + "+".join(src.categories)]
-    if isinstance(src, HfDailySource):
-        base = str(src.url) if src.url else hf_daily.DEFAULT_URL
-        if src.sort == "trending":
-            return [hf_daily.daily_url(base, sort="trending")]
-        day = (today or datetime.now(UTC)).date()
-        return [hf_daily.daily_url(base, day - timedelta(days=n)) for n in range(src.backfill_days + 1)]
-    assert src.url is not None, "config validation guarantees a url or a path"
-    return [str(src.url)]
-
-
-async def _fetch_arxiv_api(src: ArxivApiSource, fetcher: Fetcher, etag: str | None,
-                           last_modified: str | None) -> SourceBodies:
-    base = str(src.url) if src.url else arxiv_api.DEFAULT_URL
-    per = min(arxiv_api.PAGE_SIZE, src.max_results)
-    first = await fetcher.get(arxiv_api.query_url(base, src.query, max_results=per),
-                              etag, last_modified)
-    if first.not_modified or first.body is None:
-        return SourceBodies("304", [], first.etag, first.last_modified)
-    bodies = [first.body]
-    page = arxiv_api.page_info(first.body)
-    start, last_count = per, page.per_page
-    while start < min(page.total, src.max_results) and last_count > 0:
-        size = min(per, src.max_results - start)
-        got = await fetcher.get(arxiv_api.query_url(base, src.query, start=start, max_results=size))
-        bodies.append(got.body or b"")
-        last_count = len(arxiv_api.parse(bodies[-1]))
-        start += size
+    while (page := kind.next_page(src, bodies)) is not None:  # e.g. arXiv API pages
+        bodies.append((await fetcher.get(page)).body or b"")
     return SourceBodies(str(first.status), bodies, first.etag, first.last_modified)
 
 

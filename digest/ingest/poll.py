@@ -15,12 +15,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from digest.clock import utcnow
-from digest.config import Config, FetchConfig, SourceConfig
+from digest.config import Config, FetchConfig
 from digest.db import session_scope
 from digest.errors import DigestError, FetchError, ParseError
 from digest.ingest.fetch import Fetcher
 from digest.ingest.plan import SourceBodies, fetch_by_ids, fetch_source
-from digest.ingest.sources import PARSERS, arxiv_api
+from digest.ingest.sources import PARSERS, TYPES, SourceConfig, arxiv_api
 from digest.models import Feed
 from digest.ranking import missing_liked
 from digest.store import upsert_papers
@@ -29,9 +29,6 @@ from digest.text import one_line
 
 log = logging.getLogger(__name__)
 
-ARXIV_CRON = ("5,35 20-23 * * sun,mon,tue,wed,thu", "America/New_York")  # after 20:00 ET
-DEFAULT_INTERVAL_MINUTES = {"arxiv_rss": 360, "arxiv_api": 720, "hf_daily": 180,
-                            "rss": 60, "jsonl": 1440}
 
 
 @dataclass
@@ -199,16 +196,17 @@ def _save_feed_state(engine: Engine, feed: Feed, report: PollReport, now: dateti
 
 
 def next_poll_at(src: SourceConfig, after: datetime) -> datetime:
-    """When a healthy source is next due after a poll at `after`: its cron or interval, else
-    its publisher's default (arXiv: after the 20:00 US/Eastern announcement; others hourly+)."""
+    """When a healthy source is next due after a poll at `after`: its own schedule, else its
+    publisher's rhythm (arXiv: after the 20:00 US/Eastern announcement), else its type's interval."""
+    kind = TYPES[src.type]
     if src.schedule and src.schedule.every_minutes:
         return after + timedelta(minutes=src.schedule.every_minutes)
     if src.schedule and src.schedule.cron:
         cron = CronTrigger.from_crontab(src.schedule.cron, timezone=src.schedule.timezone)
-    elif src.type in ("arxiv_rss", "arxiv_api") and src.path is None:
-        cron = CronTrigger.from_crontab(ARXIV_CRON[0], timezone=ARXIV_CRON[1])
+    elif kind.cron is not None and src.path is None:
+        cron = CronTrigger.from_crontab(kind.cron[0], timezone=kind.cron[1])
     else:
-        return after + timedelta(minutes=DEFAULT_INTERVAL_MINUTES[src.type])
+        return after + timedelta(minutes=kind.interval_minutes)
     fire = cron.get_next_fire_time(None, after + timedelta(seconds=1))
     return fire.astimezone(UTC) if fire else after + timedelta(days=1)
 

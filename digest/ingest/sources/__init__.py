@@ -1,20 +1,29 @@
-"""Source parsers: each a pure function `bytes -> list[PaperRecord]`, keyed by source type."""
+"""Source types: each module holds its config, its request plan and its pure parser.
+
+Adding a source type: a module here with a `SourceBase` subclass, `parse` and `TYPE`, then one
+line in `SourceConfig` and `TYPES` below.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
+
+from pydantic import Field
 
 from digest.ingest.records import PaperRecord
 from digest.ingest.sources import arxiv_api, arxiv_rss, hf_daily, jsonl, rss
+from digest.ingest.sources.base import SourceBase, SourceType
 
 Parser = Callable[[bytes], list[PaperRecord]]
 
-PARSERS: dict[str, Parser] = {
-    "arxiv_rss": arxiv_rss.parse,
-    "arxiv_api": arxiv_api.parse,
-    "hf_daily": hf_daily.parse,
-    "rss": rss.parse,
-    "jsonl": jsonl.parse,
-}
+SourceConfig = Annotated[
+    arxiv_rss.ArxivRssSource | arxiv_api.ArxivApiSource | hf_daily.HfDailySource
+    | rss.RssSource | jsonl.JsonlSource,
+    Field(discriminator="type"),
+]
+TYPES: dict[str, SourceType] = {t.name: t for t in (
+    arxiv_rss.TYPE, arxiv_api.TYPE, hf_daily.TYPE, rss.TYPE, jsonl.TYPE)}
+PARSERS: dict[str, Parser] = {name: t.parse for name, t in TYPES.items()}
 
-__all__ = ["PARSERS", "Parser"]
+__all__ = ["PARSERS", "TYPES", "Parser", "SourceBase", "SourceConfig", "SourceType"]

@@ -2,18 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar, Literal
 from urllib.parse import urlencode
 from xml.etree.ElementTree import Element
+
+from pydantic import Field
 
 from digest.errors import ParseError
 from digest.ingest.ids import normalize_doi, split_arxiv_id
 from digest.ingest.records import PaperRecord
 from digest.ingest.sources._xml import NS, parse_date, parse_xml, text_of
+from digest.ingest.sources.base import ARXIV_ANNOUNCE_CRON, SourceBase, SourceType
 from digest.text import author_name, one_line, paragraph
 
 DEFAULT_URL = "https://export.arxiv.org/api/query"
 PAGE_SIZE = 100
+
+
+class ArxivApiSource(SourceBase):
+    """arXiv API search: `query` in arXiv's search syntax, newest first."""
+
+    type: Literal["arxiv_api"]
+    query: str | None = None
+    max_results: int = Field(200, ge=1, le=2000)
+    where_hint: ClassVar[str | None] = "give query (e.g. 'cat:cs.CL AND abs:retrieval') or path"
+
+    def has_location(self) -> bool:
+        """The query (or a saved response) says what to read."""
+        return bool(self.query or self.path)
+
+
+def first_urls(src: ArxivApiSource, today: datetime) -> list[str]:
+    """The first page of the search, newest first."""
+    base = str(src.url) if src.url else DEFAULT_URL
+    return [query_url(base, src.query, max_results=min(PAGE_SIZE, src.max_results))]
+
+
+def next_page(src: ArxivApiSource, bodies: Sequence[bytes]) -> str | None:
+    """The next page while the search has more and `max_results` is not reached."""
+    per = min(PAGE_SIZE, src.max_results)
+    start = per * len(bodies)
+    last_count = page_info(bodies[0]).per_page if len(bodies) == 1 else len(parse(bodies[-1]))
+    if start >= min(page_info(bodies[0]).total, src.max_results) or last_count == 0:
+        return None
+    base = str(src.url) if src.url else DEFAULT_URL
+    return query_url(base, src.query, start=start, max_results=min(per, src.max_results - start))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +128,7 @@ def _from_entry(entry: Element) -> PaperRecord | None:
         comment=one_line(text_of(entry, "arxiv:comment"), 1000) or None,
         signals={"journal_ref": journal} if journal else {},
     )
+
+
+TYPE = SourceType("arxiv_api", parse, first_urls, next_page, interval_minutes=720,
+                  cron=ARXIV_ANNOUNCE_CRON)

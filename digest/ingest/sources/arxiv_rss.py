@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from typing import ClassVar, Literal
 from xml.etree.ElementTree import Element
 
 from digest.errors import ParseError
 from digest.ingest.ids import arxiv_id_in_url, normalize_doi, split_arxiv_id
 from digest.ingest.records import PaperRecord
 from digest.ingest.sources._xml import NS, parse_date, parse_xml, text_of
+from digest.ingest.sources.base import ARXIV_ANNOUNCE_CRON, SourceBase, SourceType
 from digest.text import one_line, paragraph, split_authors
+
+DEFAULT_URL = "https://rss.arxiv.org/rss/"
+
+
+class ArxivRssSource(SourceBase):
+    """rss.arxiv.org listing feed: give `url` or `categories`."""
+
+    type: Literal["arxiv_rss"]
+    categories: list[str] = []
+    where_hint: ClassVar[str | None] = "give url, path or categories (e.g. [cs.LG, cs.AI])"
+
+    def has_location(self) -> bool:
+        """A category list is enough: the default endpoint is built from it."""
+        return bool(self.url or self.path or self.categories)
+
+
+def first_urls(src: ArxivRssSource, today: datetime) -> list[str]:
+    """The listing of the configured categories (or the given URL)."""
+    return [str(src.url) if src.url else DEFAULT_URL + "+".join(src.categories)]
+
 
 _PREAMBLE = re.compile(
     r"^\s*arXiv:\S+\s+Announce Type:\s*(?P<type>[\w-]+)\s*(?:Abstract:\s*)?", re.S
@@ -76,3 +99,6 @@ def _from_atom_entry(entry: Element) -> PaperRecord | None:
         date=text_of(entry, "atom:published"), announce=text_of(entry, "arxiv:announce_type"),
         doi=text_of(entry, "arxiv:DOI") or text_of(entry, "arxiv:doi"),
     )
+
+
+TYPE = SourceType("arxiv_rss", parse, first_urls, interval_minutes=360, cron=ARXIV_ANNOUNCE_CRON)

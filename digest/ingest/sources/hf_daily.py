@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import json
-from datetime import date
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
 from urllib.parse import urlencode
+
+from pydantic import Field
 
 from digest.errors import ParseError
 from digest.ingest.ids import normalize_arxiv_id, split_arxiv_id
 from digest.ingest.records import PaperRecord
 from digest.ingest.sources._xml import parse_date
+from digest.ingest.sources.base import SourceBase, SourceType
 from digest.text import MAX_AUTHORS, author_name, http_url, one_line, paragraph
 
 DEFAULT_URL = "https://huggingface.co/api/daily_papers"
+
+
+class HfDailySource(SourceBase):
+    """Hugging Face daily papers (sort: date) or the trending list (sort: trending)."""
+
+    type: Literal["hf_daily"]
+    sort: Literal["date", "trending"] = "date"
+    backfill_days: int = Field(0, ge=0, le=60)
+
+
+def first_urls(src: HfDailySource, today: datetime) -> list[str]:
+    """Trending, or today's list then `backfill_days` earlier days (unconditional)."""
+    base = str(src.url) if src.url else DEFAULT_URL
+    if src.sort == "trending":
+        return [daily_url(base, sort="trending")]
+    return [daily_url(base, today.date() - timedelta(days=n)) for n in range(src.backfill_days + 1)]
 
 
 def daily_url(base: str, day: date | None = None, sort: str = "date", limit: int = 100) -> str:
@@ -85,3 +104,6 @@ def _int(value: Any) -> int | None:
         return int(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+TYPE = SourceType("hf_daily", parse, first_urls, interval_minutes=180)

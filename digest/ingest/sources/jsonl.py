@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from digest.errors import ParseError
 from digest.ingest.ids import canonical_id, normalize_doi, split_arxiv_id
 from digest.ingest.records import PaperRecord
 from digest.ingest.sources._xml import parse_date
+from digest.ingest.sources.base import SourceBase, SourceType
 from digest.text import MAX_AUTHORS, author_name, http_url, one_line, paragraph, safe_signals
 
 log = logging.getLogger(__name__)
+
+
+class JsonlSource(SourceBase):
+    """A JSON Lines file of papers (see the README for the format)."""
+
+    type: Literal["jsonl"]
+    where_hint: ClassVar[str | None] = "give path (or url) of the .jsonl file"
 
 
 
@@ -62,3 +70,6 @@ def from_dict(doc: dict[str, Any]) -> PaperRecord:
         comment=one_line(str(doc["comment"]), 1000) if doc.get("comment") else None,
         signals=safe_signals(doc["signals"]) if isinstance(doc.get("signals"), dict) else {},
     )
+
+
+TYPE = SourceType("jsonl", parse, interval_minutes=1440)

@@ -5,14 +5,23 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import feedparser
 
 from digest.errors import ParseError
 from digest.ingest.ids import arxiv_id_in_url, canonical_id, normalize_doi, split_arxiv_id
 from digest.ingest.records import PaperRecord
+from digest.ingest.sources.base import SourceBase, SourceType
 from digest.text import MAX_AUTHORS, author_name, html_to_text, http_url, one_line, paragraph
+
+
+class RssSource(SourceBase):
+    """Any RSS 2.0 / Atom feed."""
+
+    type: Literal["rss"]
+    where_hint: ClassVar[str | None] = "give url (or path to a saved feed)"
+
 
 _BARE_ID = re.compile(r"/(\d{4}\.\d{4,5})(?:v(\d+))?/?$")
 
@@ -83,3 +92,6 @@ def _authors(entry: Any) -> list[str]:
 def _date(entry: Any) -> datetime | None:
     parsed = entry.get("published_parsed") or entry.get("updated_parsed")
     return datetime.fromtimestamp(calendar.timegm(parsed), UTC) if parsed else None
+
+
+TYPE = SourceType("rss", parse, interval_minutes=60)
