@@ -15,7 +15,7 @@ from typing import Protocol
 import aiosmtplib
 from aiosmtplib import errors
 
-from digest.delivery_config import SmtpConfig
+from digest.config.delivery import SmtpConfig
 from digest.errors import DeliveryError
 from digest.text import escape_text
 

@@ -10,7 +10,7 @@ from zoneinfo import available_timezones
 from pydantic import ValidationError
 
 from digest.config import SubscriberConfig
-from digest.config_errors import field_path
+from digest.config.messages import field_path
 
 CATEGORIES = (
     "cs.AI", "cs.CL", "cs.CV", "cs.LG", "cs.IR", "cs.RO", "cs.NE", "cs.CR", "cs.SE", "cs.DB",
