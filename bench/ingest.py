@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape
 import feedparser
 
 from digest.db import open_database, session_scope
-from digest.ingest.sources import arxiv_rss
+from digest.sources import arxiv_rss
 from digest.store import upsert_papers
 from digest.text import tex_to_unicode
 

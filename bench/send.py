@@ -27,8 +27,8 @@ from digest.compose import compose_due
 from digest.config import load_config
 from digest.db import open_database, session_scope
 from digest.deliver import deliver_queue
-from digest.ingest.sources import jsonl
 from digest.models import Outbox
+from digest.sources import jsonl
 from digest.store import upsert_papers
 
 HERE = Path(__file__).parent

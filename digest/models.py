@@ -119,6 +119,7 @@ class Subscriber(SQLModel, table=True):
     timezone: str = Field(default="UTC", max_length=64)
     send_at: str = Field(default="07:00", max_length=5)
     cadence: str = Field(default="daily", max_length=10)
+    weekly_day: str = Field(default="mon", max_length=3)   # the day of a weekly cadence
     interests: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     last_digest_date: date | None = None
     failure_streak: int = 0

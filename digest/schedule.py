@@ -25,8 +25,7 @@ def sends_on(subscriber: Subscriber, day: date) -> bool:
     if subscriber.cadence == "weekdays":
         return day.weekday() < 5
     if subscriber.cadence == "weekly":
-        wanted = str(subscriber.interests.get("weekly_day", "mon"))
-        return WEEKDAYS[day.weekday()] == wanted
+        return WEEKDAYS[day.weekday()] == subscriber.weekly_day
     return True
 
 

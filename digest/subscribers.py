@@ -13,7 +13,7 @@ from digest.models import Subscriber, utcnow
 from digest.rank.model import Interest
 
 INTEREST_FIELDS = ("topics", "keywords", "authors", "categories", "categories_only", "exclude",
-                   "liked", "min_score", "max_papers", "trending_weight", "weekly_day")
+                   "liked", "min_score", "max_papers", "trending_weight")
 
 
 def interests_of(config: SubscriberConfig) -> dict[str, Any]:
@@ -31,7 +31,8 @@ def sync_subscribers(session: Session, configured: Sequence[SubscriberConfig]) -
         row = rows.get(email) or Subscriber(email=email, origin="config",
                                             token_nonce=secrets.token_hex(8))
         fields = {"name": cfg.name, "timezone": cfg.timezone, "cadence": cfg.cadence,
-                  "send_at": cfg.send_at.strftime("%H:%M"), "interests": interests_of(cfg)}
+                  "weekly_day": cfg.weekly_day, "send_at": cfg.send_at.strftime("%H:%M"),
+                  "interests": interests_of(cfg)}
         if row.id is None or any(getattr(row, k) != v for k, v in fields.items()):
             for name, value in fields.items():  # runs every delivery cycle: write only changes
                 setattr(row, name, value)

@@ -77,7 +77,8 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
         for r in rows:
             print(json.dumps({"email": r.email, "name": r.name, "status": r.status,
                               "origin": r.origin, "timezone": r.timezone, "send_at": r.send_at,
-                              "cadence": r.cadence, **r.interests}, ensure_ascii=False))
+                              "cadence": r.cadence, "weekly_day": r.weekly_day,
+                              **r.interests}, ensure_ascii=False))
         return 0
     table = Table(title=f"{len(rows)} subscriber(s)")
     for column in ("email", "status", "origin", "time zone", "send at", "last digest"):

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from digest.ingest.records import PaperRecord
+from digest.sources.records import PaperRecord
 from tests.conftest import read_data
 
 RSS_4 = "arxiv_rss_cs.LG+cs.AI+cs.CL+stat.ML_2026-09-24_4items.xml"

@@ -182,7 +182,7 @@ def test_restart_after_downtime_sends_one_catch_up_digest_not_two(
     import asyncio
 
     from digest.db import session_scope
-    from digest.ingest.sources import hf_daily
+    from digest.sources import hf_daily
     from digest.store import upsert_papers
 
     subs = [{"email": "a@example.org", "timezone": "Europe/Berlin", "send_at": "07:30",

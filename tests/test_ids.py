@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.ingest.ids import canonical_id, content_hash, normalize_doi, split_arxiv_id
+from digest.sources.ids import canonical_id, content_hash, normalize_doi, split_arxiv_id
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -48,8 +48,8 @@ def test_time_zones_decide_the_local_date() -> None:
 def test_weekday_and_weekly_cadences() -> None:
     saturday = datetime(2026, 6, 6, 12, 0, tzinfo=UTC)
     assert due_date(sub(cadence="weekdays"), saturday) is None
-    assert due_date(sub(cadence="weekly", interests={"weekly_day": "sat"}), saturday) == date(2026, 6, 6)
-    assert due_date(sub(cadence="weekly", interests={"weekly_day": "mon"}), saturday) is None
+    assert due_date(sub(cadence="weekly", weekly_day="sat"), saturday) == date(2026, 6, 6)
+    assert due_date(sub(cadence="weekly", weekly_day="mon"), saturday) is None
 
 
 def test_next_send_time_skips_a_day_already_sent() -> None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Integer, String, column, table
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from digest.db import migrate, session_scope
-from digest.ingest.sources import arxiv_api, arxiv_rss, hf_daily
-from digest.models import Paper, Sighting
+from digest.clock import utcnow
+from digest.db import make_engine, migrate, session_scope
+from digest.models import Paper, Sighting, Subscriber, UTCDateTime
+from digest.schedule import due_date
+from digest.sources import arxiv_api, arxiv_rss, hf_daily
 from digest.store import upsert_papers
 from tests.conftest import read_data
 from tests.factories import API_100, RSS_4, hf_feed_with, record, rss_feed_with
@@ -101,7 +107,7 @@ def test_migrations_match_the_models_and_rerun_safely(engine: Engine) -> None:
 
 
 def test_date_only_and_zoned_published_dates_merge(engine: Engine) -> None:
-    from digest.ingest.sources import jsonl
+    from digest.sources import jsonl
 
     with session_scope(engine) as s:
         upsert_papers(s, "rss", arxiv_rss.parse(read_data(RSS_4)))
@@ -109,3 +115,34 @@ def test_date_only_and_zoned_published_dates_merge(engine: Engine) -> None:
         assert upsert_papers(s, "jsonl", later).updated == ["2609.26811"]
     row = next(p for p in papers(engine) if p.canonical_id == "2609.26811")
     assert row.published is not None and row.published.isoformat() == "2026-09-01T00:00:00+00:00"
+
+
+SUBSCRIBERS_0004 = table("subscribers", *(column(n, String()) for n in (
+    "email", "origin", "status", "timezone", "send_at", "cadence", "token_nonce")),
+    column("interests", JSON()), column("failure_streak", Integer()),
+    column("created_at", UTCDateTime()), column("updated_at", UTCDateTime()))
+
+
+def subscriber_0004(email: str, cadence: str, interests: dict[str, Any]) -> dict[str, Any]:
+    """A subscribers row as revision 0004 stored it."""
+    return {"email": email, "origin": "web", "status": "active", "timezone": "UTC",
+            "send_at": "07:00", "cadence": cadence, "token_nonce": "n", "interests": interests,
+            "failure_streak": 0, "created_at": utcnow(), "updated_at": utcnow()}
+
+
+def test_migration_0005_moves_weekly_day_out_of_interests(db_url: str) -> None:
+    engine = make_engine(db_url)
+    migrate(engine, "0004")
+    with engine.begin() as conn:
+        conn.execute(SUBSCRIBERS_0004.insert(), [
+            subscriber_0004("fri@example.org", "weekly", {"topics": ["robots"], "weekly_day": "fri"}),
+            subscriber_0004("daily@example.org", "daily", {"topics": ["speech"]})])
+    migrate(engine)
+    with Session(engine) as s:
+        rows = {r.email: r for r in s.exec(select(Subscriber)).all()}
+    engine.dispose()
+    assert (rows["fri@example.org"].weekly_day, rows["fri@example.org"].interests) == \
+        ("fri", {"topics": ["robots"]})
+    assert (rows["daily@example.org"].weekly_day, rows["daily@example.org"].interests) == \
+        ("mon", {"topics": ["speech"]})
+    assert due_date(rows["fri@example.org"], datetime(2026, 6, 5, 12, tzinfo=UTC)) is not None

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from digest.ingest.sources import TYPES
+from digest.sources import TYPES
 
 _TYPES = ", ".join(TYPES)
 

@@ -16,10 +16,10 @@ from pydantic import (
 )
 
 from digest.config.delivery import DeliveryConfig
-from digest.ingest.ids import split_arxiv_id
-from digest.ingest.sources import SourceConfig
-from digest.ingest.sources.base import StrictModel, check_zone
 from digest.rank.model import MAX_PAPERS
+from digest.sources import SourceConfig
+from digest.sources.base import StrictModel, check_zone
+from digest.sources.ids import split_arxiv_id
 
 
 class SemanticConfig(StrictModel):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from digest.errors import PermanentFetchError
 from digest.ingest.fetch import Fetcher
-from digest.ingest.sources import TYPES, SourceConfig, arxiv_api
+from digest.sources import TYPES, SourceConfig, arxiv_api
 
 
 @dataclass

@@ -103,7 +103,7 @@ async def register(web: Web, wanted: SubscriberConfig) -> None:
 def apply_settings(row: Subscriber, wanted: SubscriberConfig) -> None:
     """Copy validated interests and schedule onto a stored subscriber."""
     row.interests = interests_of(wanted)
-    row.timezone, row.cadence = wanted.timezone, wanted.cadence
+    row.timezone, row.cadence, row.weekly_day = wanted.timezone, wanted.cadence, wanted.weekly_day
     row.send_at = wanted.send_at.strftime("%H:%M")
 
 
@@ -215,7 +215,8 @@ def manage_page(web: Web, request: Request, row: Subscriber, token: str, status:
                 errors: dict[str, str] | None = None) -> Response:
     """The manage form, filled from the stored subscriber unless `values` are given."""
     current = values or {**row.interests, "timezone": row.timezone, "send_at": row.send_at,
-                         "cadence": row.cadence, "email": row.email}
+                         "cadence": row.cadence, "weekly_day": row.weekly_day,
+                         "email": row.email}
     return web.page(request, "manage", status, subscriber=row, values=current,
                     errors=errors or {}, notice=notice, token=token,
                     unsubscribe_token=make_token(web.key(), "unsubscribe", row))

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from digest.config import SubscriberConfig
 from digest.config.messages import field_path
+from digest.schedule import WEEKDAYS
 
 CATEGORIES = (
     "cs.AI", "cs.CL", "cs.CV", "cs.LG", "cs.IR", "cs.RO", "cs.NE", "cs.CR", "cs.SE", "cs.DB",
@@ -62,12 +63,15 @@ def parse_subscription(form: Any, need_email: bool = True,
         "timezone": _text(form, "timezone").strip() or "UTC",
         "send_at": _text(form, "send_at").strip() or "07:00",
         "cadence": _text(form, "cadence").strip() or "daily",
+        "weekly_day": _text(form, "weekly_day").strip() or "mon",
         "max_papers": _text(form, "max_papers").strip() or "10",
     }
     if len(values["categories"]) != len(form.getlist("categories")):
         errors["categories"] = "Pick categories from the list."
     if values["timezone"] not in ZONES and values["timezone"] != "UTC":
         errors["timezone"] = "Pick a time zone from the list."
+    if values["weekly_day"] not in WEEKDAYS:
+        errors["weekly_day"] = "Pick a day of the week from the list."
     if not (values["topics"] or values["keywords"] or values["authors"] or values["categories"]):
         errors["topics"] = "Tell us at least one topic, keyword, author or category."
     if not need_email and not values["email"]:

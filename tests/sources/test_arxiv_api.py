@@ -7,7 +7,7 @@ import json
 import pytest
 
 from digest.errors import ParseError
-from digest.ingest.sources import arxiv_api
+from digest.sources import arxiv_api
 from tests.conftest import read_data
 
 

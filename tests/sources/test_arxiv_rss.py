@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from digest.errors import ParseError
-from digest.ingest.sources import arxiv_rss
+from digest.sources import arxiv_rss
 from tests.conftest import read_data
 
 RSS_4 = "arxiv_rss_cs.LG+cs.AI+cs.CL+stat.ML_2026-09-24_4items.xml"

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from digest.errors import ParseError
-from digest.ingest.sources import hf_daily
+from digest.sources import hf_daily
 from tests.conftest import read_data
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from digest.errors import ParseError
-from digest.ingest.sources import jsonl
+from digest.sources import jsonl
 
 CORPUS = Path(__file__).parents[2] / "config" / "demo" / "2026-06-12.jsonl"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from digest.errors import ParseError
-from digest.ingest.sources import rss
+from digest.sources import rss
 from tests.conftest import read_data
 
 

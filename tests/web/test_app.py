@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session, select
 
 from digest.db import session_scope
-from digest.ingest.sources import hf_daily
 from digest.models import Outbox, Subscriber, utcnow
+from digest.schedule import due_date
+from digest.sources import hf_daily
 from digest.store import upsert_papers
 from tests.conftest import read_data
 from tests.factories import HF_DAY
@@ -22,9 +24,9 @@ def subscriber(site: Site, email: str = "ada@example.org") -> Subscriber:
     return row
 
 
-def confirm(site: Site, email: str = "ada@example.org") -> str:
+def confirm(site: Site, email: str = "ada@example.org", **fields: Any) -> str:
     """Subscribe, follow the emailed link, press Confirm; return the manage path."""
-    site.subscribe(email)
+    site.subscribe(email, **fields)
     link = site.link("confirm", email)
     page = site.client.post(link, data={"csrf_token": site.csrf(link)}, follow_redirects=False)
     assert page.status_code == 303
@@ -113,6 +115,18 @@ def test_manage_edits_pauses_resumes_and_revokes(site: Site) -> None:
     assert "revoked" in revoked.text
     assert site.client.get(manage).status_code == 400  # the old link is dead
     assert site.client.get(site.link("manage")).status_code == 200  # the new one works
+
+def test_weekly_subscriber_gets_the_day_they_picked(site: Site) -> None:
+    page = site.client.get("/")
+    assert 'name="weekly_day"' in page.text and "(weekly only)" in page.text
+    bad = site.subscribe(cadence="weekly", weekly_day="someday")
+    assert bad.status_code == 400 and 'id="weekly_day-error"' in bad.text
+    manage = confirm(site, cadence="weekly", weekly_day="fri")
+    row = subscriber(site)
+    assert (row.cadence, row.weekly_day) == ("weekly", "fri") and "weekly_day" not in row.interests
+    friday, monday = datetime(2026, 6, 5, 12, tzinfo=UTC), datetime(2026, 6, 8, 12, tzinfo=UTC)
+    assert due_date(row, friday) == date(2026, 6, 5) and due_date(row, monday) is None
+    assert '<option value="fri" selected>Friday</option>' in site.client.get(manage).text
 
 
 def test_csrf_failures_are_refused(site: Site) -> None:

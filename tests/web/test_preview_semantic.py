@@ -13,8 +13,8 @@ import pytest
 from sqlmodel import Session, func, select
 
 from digest.db import session_scope
-from digest.ingest.sources import hf_daily
 from digest.models import PaperEmbedding, utcnow
+from digest.sources import hf_daily
 from digest.store import upsert_papers
 from tests.conftest import read_data
 from tests.factories import HF_DAY

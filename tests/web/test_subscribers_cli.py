@@ -22,6 +22,7 @@ def test_list_export_remove(site: Site, capsys: pytest.CaptureFixture[str]) -> N
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["email"] for r in rows] == ["ada@example.org", "bob@example.org"]
     assert rows[0]["topics"] == ["gaussian splatting"] and rows[0]["origin"] == "web"
+    assert rows[0]["cadence"] == "daily" and rows[0]["weekly_day"] == "mon"
     assert main(["subscribers", "remove", "-c", config, "bob@example.org"]) == 0
     assert main(["subscribers", "remove", "-c", config, "nobody@example.org"]) == 2
     capsys.readouterr()

@@ -10,10 +10,10 @@ from urllib.parse import urlencode
 from pydantic import Field
 
 from digest.errors import ParseError
-from digest.ingest.ids import normalize_arxiv_id, split_arxiv_id
-from digest.ingest.records import PaperRecord
-from digest.ingest.sources._xml import parse_date
-from digest.ingest.sources.base import SourceBase, SourceType
+from digest.sources._xml import parse_date
+from digest.sources.base import SourceBase, SourceType
+from digest.sources.ids import normalize_arxiv_id, split_arxiv_id
+from digest.sources.records import PaperRecord
 from digest.text import MAX_AUTHORS, author_name, http_url, one_line, paragraph
 
 DEFAULT_URL = "https://huggingface.co/api/daily_papers"

@@ -12,10 +12,10 @@ from xml.etree.ElementTree import Element
 from pydantic import Field
 
 from digest.errors import ParseError
-from digest.ingest.ids import normalize_doi, split_arxiv_id
-from digest.ingest.records import PaperRecord
-from digest.ingest.sources._xml import NS, parse_date, parse_xml, text_of
-from digest.ingest.sources.base import ARXIV_ANNOUNCE_CRON, SourceBase, SourceType
+from digest.sources._xml import NS, parse_date, parse_xml, text_of
+from digest.sources.base import ARXIV_ANNOUNCE_CRON, SourceBase, SourceType
+from digest.sources.ids import normalize_doi, split_arxiv_id
+from digest.sources.records import PaperRecord
 from digest.text import author_name, one_line, paragraph
 
 DEFAULT_URL = "https://export.arxiv.org/api/query"

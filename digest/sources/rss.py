@@ -10,9 +10,9 @@ from typing import Any, ClassVar, Literal
 import feedparser
 
 from digest.errors import ParseError
-from digest.ingest.ids import arxiv_id_in_url, canonical_id, normalize_doi, split_arxiv_id
-from digest.ingest.records import PaperRecord
-from digest.ingest.sources.base import SourceBase, SourceType
+from digest.sources.base import SourceBase, SourceType
+from digest.sources.ids import arxiv_id_in_url, canonical_id, normalize_doi, split_arxiv_id
+from digest.sources.records import PaperRecord
 from digest.text import MAX_AUTHORS, author_name, html_to_text, http_url, one_line, paragraph
 
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
-from digest.ingest.records import PaperRecord
+from digest.sources.records import PaperRecord
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 ARXIV_ANNOUNCE_CRON = ("5,35 20-23 * * sun,mon,tue,wed,thu", "America/New_York")  # after 20:00 ET

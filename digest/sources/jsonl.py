@@ -7,10 +7,10 @@ import logging
 from typing import Any, ClassVar, Literal
 
 from digest.errors import ParseError
-from digest.ingest.ids import canonical_id, normalize_doi, split_arxiv_id
-from digest.ingest.records import PaperRecord
-from digest.ingest.sources._xml import parse_date
-from digest.ingest.sources.base import SourceBase, SourceType
+from digest.sources._xml import parse_date
+from digest.sources.base import SourceBase, SourceType
+from digest.sources.ids import canonical_id, normalize_doi, split_arxiv_id
+from digest.sources.records import PaperRecord
 from digest.text import MAX_AUTHORS, author_name, http_url, one_line, paragraph, safe_signals
 
 log = logging.getLogger(__name__)

@@ -8,10 +8,10 @@ from typing import ClassVar, Literal
 from xml.etree.ElementTree import Element
 
 from digest.errors import ParseError
-from digest.ingest.ids import arxiv_id_in_url, normalize_doi, split_arxiv_id
-from digest.ingest.records import PaperRecord
-from digest.ingest.sources._xml import NS, parse_date, parse_xml, text_of
-from digest.ingest.sources.base import ARXIV_ANNOUNCE_CRON, SourceBase, SourceType
+from digest.sources._xml import NS, parse_date, parse_xml, text_of
+from digest.sources.base import ARXIV_ANNOUNCE_CRON, SourceBase, SourceType
+from digest.sources.ids import arxiv_id_in_url, normalize_doi, split_arxiv_id
+from digest.sources.records import PaperRecord
 from digest.text import one_line, paragraph, split_authors
 
 DEFAULT_URL = "https://rss.arxiv.org/rss/"

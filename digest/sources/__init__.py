@@ -1,4 +1,5 @@
-"""Source types: each module holds its config, its request plan and its pure parser.
+"""Source types: each module holds its config, its request plan and its pure parser;
+`records` is what every parser returns, `ids` the canonical paper ids.
 
 Adding a source type: a module here with a `SourceBase` subclass, `parse` and `TYPE`, then one
 line in `SourceConfig` and `TYPES` below.
@@ -11,9 +12,9 @@ from typing import Annotated
 
 from pydantic import Field
 
-from digest.ingest.records import PaperRecord
-from digest.ingest.sources import arxiv_api, arxiv_rss, hf_daily, jsonl, rss
-from digest.ingest.sources.base import SourceBase, SourceType
+from digest.sources import arxiv_api, arxiv_rss, hf_daily, jsonl, rss
+from digest.sources.base import SourceBase, SourceType
+from digest.sources.records import PaperRecord
 
 Parser = Callable[[bytes], list[PaperRecord]]
 
