@@ -23,8 +23,8 @@ from xml.sax.saxutils import escape
 
 import feedparser
 
-from digest.db import open_database, session_scope
 from digest.sources import arxiv_rss
+from digest.storage.db import open_database, session_scope
 from digest.store import upsert_papers
 from digest.text import tex_to_unicode
 

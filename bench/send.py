@@ -25,10 +25,10 @@ import yaml
 from digest.clock import utcnow
 from digest.compose import compose_due
 from digest.config import load_config
-from digest.db import open_database, session_scope
 from digest.deliver import deliver_queue
-from digest.models import Outbox
 from digest.sources import jsonl
+from digest.storage.db import open_database, session_scope
+from digest.storage.models import Outbox
 from digest.store import upsert_papers
 
 HERE = Path(__file__).parent

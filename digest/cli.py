@@ -15,10 +15,10 @@ from sqlmodel import col, select
 
 from digest import __version__, rank_cli, send_cli, web_cli
 from digest.config import Config, load_config
-from digest.db import open_database, session_scope
 from digest.errors import ConfigError, DigestError
 from digest.ingest.poll import PollReport, poll_sources
-from digest.models import Paper
+from digest.storage.db import open_database, session_scope
+from digest.storage.models import Paper
 
 Command = Callable[[argparse.Namespace], int]
 

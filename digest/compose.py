@@ -15,9 +15,7 @@ from sqlmodel import Session, col, func, select
 
 from digest.clock import utcnow
 from digest.config import Config
-from digest.db import session_scope
 from digest.digest_view import digest_view, why_line
-from digest.models import Outbox, OutboxPaper, Paper, Subscriber
 from digest.rank import Interest, Pick
 from digest.ranking import Ranked, papers_first_seen, rank_configured
 from digest.render import (
@@ -29,6 +27,8 @@ from digest.render import (
     renderer_for,
 )
 from digest.schedule import due_date
+from digest.storage.db import session_scope
+from digest.storage.models import Outbox, OutboxPaper, Paper, Subscriber
 from digest.subscribers import interest_of, sync_subscribers
 from digest.tokens import make_token, secret_key
 

@@ -17,11 +17,11 @@ from sqlalchemy.engine import Engine
 from digest.clock import utcnow
 from digest.compose import compose_due
 from digest.config import Config, load_config
-from digest.db import open_database
 from digest.deliver import deliver_queue, requeue_in_flight
 from digest.errors import ConfigError
 from digest.ingest.poll import poll_sources
 from digest.lock import DaemonLock
+from digest.storage.db import open_database
 
 log = logging.getLogger("digest.daemon")
 LEADER_RETRY_SECONDS = 2.0

@@ -17,10 +17,10 @@ from sqlmodel import Session, col, select
 
 from digest.clock import utcnow
 from digest.config import Config
-from digest.db import session_scope
 from digest.errors import DeliveryError
 from digest.mailer import FileMailer, Mailer, SmtpMailer
-from digest.models import Outbox, Subscriber
+from digest.storage.db import session_scope
+from digest.storage.models import Outbox, Subscriber
 from digest.text import one_line
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import date
 
 from digest.config import Config
-from digest.models import Paper, Subscriber
 from digest.rank import Interest, Pick
 from digest.render import DigestView, PaperView
+from digest.storage.models import Paper, Subscriber
 from digest.text import cut, first_sentences, latex_to_text, one_line
 
 MAX_AUTHORS_SHOWN = 3

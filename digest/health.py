@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from digest.models import Feed, Outbox
+from digest.storage.models import Feed, Outbox
 
 if TYPE_CHECKING:
     from digest.daemon import Daemon

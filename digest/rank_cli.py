@@ -15,12 +15,12 @@ from sqlmodel import Session
 from digest.clock import utcnow
 from digest.compose import FIRST_WINDOW, last_digest_at
 from digest.config import load_config
-from digest.db import open_database, session_scope
 from digest.errors import UnknownSubscriberError
 from digest.ingest.poll import store_missing_liked
-from digest.models import Paper
 from digest.rank import Pick
 from digest.ranking import papers_first_seen, papers_published, rank_configured
+from digest.storage.db import open_database, session_scope
+from digest.storage.models import Paper
 from digest.subscribers import find_subscriber, interest_of, sync_subscribers
 
 log = logging.getLogger(__name__)

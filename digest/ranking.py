@@ -10,10 +10,10 @@ import numpy as np
 from sqlmodel import Session, col, func, select
 
 from digest.config import Config
-from digest.models import Paper, PaperEmbedding
 from digest.rank import Candidate, CorpusStats, Interest, Pick, RankParams, rank
 from digest.rank.semantic import Embedder, SemanticInputs, load_embedder, paper_text
 from digest.rank.textfeat import doc_terms
+from digest.storage.models import Paper, PaperEmbedding
 
 CORPUS_SAMPLE = 20_000
 

@@ -16,11 +16,11 @@ from sqlmodel import col, select
 from digest.clock import utcnow
 from digest.compose import compose_due, preview_digest
 from digest.config import load_config
-from digest.db import open_database, session_scope
 from digest.deliver import deliver_queue
 from digest.errors import DigestError, UnknownSubscriberError
-from digest.models import Feed, Outbox, Subscriber
 from digest.schedule import next_send_time
+from digest.storage.db import open_database, session_scope
+from digest.storage.models import Feed, Outbox, Subscriber
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -12,8 +12,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from digest.clock import utcnow
-from digest.models import Paper, Sighting
 from digest.sources.records import PaperRecord
+from digest.storage.models import Paper, Sighting
 
 CHUNK = 500
 NEWER_VERSION_REPLACES = ("title", "abstract", "authors", "categories", "comment", "updated")

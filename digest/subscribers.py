@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from digest.clock import utcnow
 from digest.config import Config, SubscriberConfig
-from digest.models import Subscriber, utcnow
 from digest.rank.model import Interest
+from digest.storage.models import Subscriber
 
 INTEREST_FIELDS = ("topics", "keywords", "authors", "categories", "categories_only", "exclude",
                    "liked", "min_score", "max_papers", "trending_weight")

@@ -10,7 +10,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Session
 
 from digest.errors import TokenError
-from digest.models import Setting, Subscriber
+from digest.storage.models import Setting, Subscriber
 
 Purpose = Literal["unsubscribe", "manage", "confirm"]
 SALTS: dict[str, str] = {p: f"paper-digest/{p}/v1" for p in ("unsubscribe", "manage", "confirm")}

@@ -13,10 +13,10 @@ from rich.table import Table
 from sqlmodel import Session, col, select
 
 from digest.config import Config, load_config
-from digest.db import open_database, session_scope
 from digest.deliver import cancel_queued
-from digest.models import Subscriber
 from digest.rank_cli import UnknownSubscriberError
+from digest.storage.db import open_database, session_scope
+from digest.storage.models import Subscriber
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

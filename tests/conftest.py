@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from digest.db import make_engine, migrate
+from digest.storage.db import make_engine, migrate
 from tests.feedserver import FeedServer
 
 DATA = Path(__file__).parent / "data"
@@ -41,7 +41,7 @@ def _reset_postgres(url: str) -> None:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty database URL: a SQLite file, and PostgreSQL when DIGEST_TEST_POSTGRES_URL is set."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'digest.db'}"
+        return f"sqlite:///{tmp_path / 'digest.storage.db'}"
     assert POSTGRES_URL
     _reset_postgres(POSTGRES_URL)
     return POSTGRES_URL

@@ -140,8 +140,8 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_config_subscribers_are_written_only_when_they_change(tmp_path: Path) -> None:
     from sqlmodel import Session, select
 
-    from digest.db import open_database, session_scope
-    from digest.models import Subscriber
+    from digest.storage.db import open_database, session_scope
+    from digest.storage.models import Subscriber
     from digest.subscribers import sync_subscribers
 
     config = load_config(write(tmp_path, ISSUE_EXAMPLE))

@@ -21,9 +21,9 @@ from sqlmodel import Session, select
 
 from digest.compose import compose_due
 from digest.config import load_config
-from digest.db import open_database
 from digest.deliver import deliver_queue
-from digest.models import Outbox
+from digest.storage.db import open_database
+from digest.storage.models import Outbox
 from tests.conftest import POSTGRES_URL, read_data
 from tests.factories import HF_DAY, RSS_4
 from tests.feedserver import FeedServer, Reply
@@ -181,8 +181,8 @@ def test_restart_after_downtime_sends_one_catch_up_digest_not_two(
         tmp_path: Path, feed_server: FeedServer, smtp: SmtpServer) -> None:
     import asyncio
 
-    from digest.db import session_scope
     from digest.sources import hf_daily
+    from digest.storage.db import session_scope
     from digest.store import upsert_papers
 
     subs = [{"email": "a@example.org", "timezone": "Europe/Berlin", "send_at": "07:30",
@@ -240,7 +240,7 @@ def test_postgres_replicas_elect_one_leader_and_fail_over(
 def test_run_once_fetches_liked_papers_no_source_brought(
         tmp_path: Path, feed_server: FeedServer, smtp: SmtpServer) -> None:
     from digest.cli import main
-    from digest.models import Paper
+    from digest.storage.models import Paper
 
     api = feed_server.serve("/api/query", Reply(read_data(
         "arxiv_api_query_cs.AI+cs.LG+cs.CL_2026-08-02.atom.xml")))

@@ -18,10 +18,10 @@ from digest.cli import main
 from digest.clock import utcnow
 from digest.compose import compose_due
 from digest.config import load_config
-from digest.db import open_database, session_scope
-from digest.models import Outbox, OutboxPaper, Paper, Subscriber
 from digest.sources import arxiv_rss, hf_daily
 from digest.sources.records import PaperRecord
+from digest.storage.db import open_database, session_scope
+from digest.storage.models import Outbox, OutboxPaper, Paper, Subscriber
 from digest.store import upsert_papers
 from tests.conftest import read_data
 from tests.factories import HF_DAY, RSS_4

@@ -18,7 +18,7 @@ def test_wheel_ships_templates_migrations_and_entry_point(tmp_path: Path) -> Non
     shipped = {p.relative_to(ROOT / "templates").as_posix()
                for p in (ROOT / "templates").rglob("*") if p.is_file()}
     assert shipped and {f"digest/templates/{n}" for n in shipped} <= set(names)
-    assert any(n.startswith("digest/migrations/versions/0001") for n in names)
-    assert "digest/migrations/env.py" in names
+    assert any(n.startswith("digest/storage/migrations/versions/0001") for n in names)
+    assert "digest/storage/migrations/env.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "digest = digest.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -14,10 +14,10 @@ from sqlmodel import Session, select
 from digest.cli import main
 from digest.clock import utcnow
 from digest.config import load_config
-from digest.db import open_database
 from digest.ingest.poll import poll_sources
-from digest.models import Feed, Paper
 from digest.sources import PARSERS
+from digest.storage.db import open_database
+from digest.storage.models import Feed, Paper
 from tests.conftest import read_data
 from tests.factories import API_100, HF_DAY, RSS_4
 from tests.feedserver import FeedServer, Reply

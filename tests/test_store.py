@@ -10,10 +10,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from digest.clock import utcnow
-from digest.db import make_engine, migrate, session_scope
-from digest.models import Paper, Sighting, Subscriber, UTCDateTime
 from digest.schedule import due_date
 from digest.sources import arxiv_api, arxiv_rss, hf_daily
+from digest.storage.db import make_engine, migrate, session_scope
+from digest.storage.models import Paper, Sighting, Subscriber, UTCDateTime
 from digest.store import upsert_papers
 from tests.conftest import read_data
 from tests.factories import API_100, RSS_4, hf_feed_with, record, rss_feed_with

@@ -16,13 +16,13 @@ from sqlmodel import Session, select
 
 from digest.clock import utcnow
 from digest.config import Config, FetchConfig
-from digest.db import session_scope
 from digest.errors import DigestError, FetchError, ParseError
 from digest.ingest.fetch import Fetcher
 from digest.ingest.plan import SourceBodies, fetch_by_ids, fetch_source
-from digest.models import Feed
 from digest.ranking import missing_liked
 from digest.sources import PARSERS, TYPES, SourceConfig, arxiv_api
+from digest.storage.db import session_scope
+from digest.storage.models import Feed
 from digest.store import upsert_papers
 from digest.subscribers import interest_of, liking_subscribers
 from digest.text import one_line

@@ -11,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from digest.config import SubscriberConfig
-from digest.db import session_scope
 from digest.deliver import cancel_queued
 from digest.digest_view import paper_view, why_line
-from digest.models import Paper, Subscriber
 from digest.ranking import rank_configured
 from digest.render import PaperView
+from digest.storage.db import session_scope
+from digest.storage.models import Paper, Subscriber
 from digest.subscribers import find_subscriber, interest_of, interests_of
 from digest.tokens import Purpose, make_token
 from digest.web.common import (

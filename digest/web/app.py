@@ -14,8 +14,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from digest.clock import utcnow
 from digest.config import Config
-from digest.models import utcnow
 from digest.render import packaged_templates
 from digest.web import actions
 from digest.web.common import Web, web_env

@@ -14,10 +14,11 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
+from digest.clock import utcnow
 from digest.config import Config
-from digest.db import session_scope
-from digest.models import Subscriber, utcnow
 from digest.render import packaged_templates
+from digest.storage.db import session_scope
+from digest.storage.models import Subscriber
 from digest.tokens import Purpose, TokenError, read_token, secret_key
 from digest.web.forms import CATEGORIES, ZONES
 from digest.web.security import (

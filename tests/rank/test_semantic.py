@@ -17,8 +17,8 @@ import yaml
 from sqlmodel import Session, func, select
 
 from digest.cli import main
-from digest.db import open_database
-from digest.models import PaperEmbedding
+from digest.storage.db import open_database
+from digest.storage.models import PaperEmbedding
 
 if not os.environ.get("DIGEST_REQUIRE_SEMANTIC"):
     pytest.importorskip("model2vec")
@@ -64,7 +64,7 @@ def rank(config: Path, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any
 
 def robotic(config: Path, paper_id: str) -> bool:
     """Whether a stored paper is about robots (title or abstract)."""
-    from digest.models import Paper
+    from digest.storage.models import Paper
 
     with Session(open_database(f"sqlite:///{config.parent}/d.db")) as s:
         paper = s.exec(select(Paper).where(Paper.canonical_id == paper_id)).one()

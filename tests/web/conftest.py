@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
 from digest.config import Config, load_config
-from digest.db import open_database
+from digest.storage.db import open_database
 from digest.web_cli import serve_app
 
 

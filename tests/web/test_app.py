@@ -8,10 +8,11 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from digest.db import session_scope
-from digest.models import Outbox, Subscriber, utcnow
+from digest.clock import utcnow
 from digest.schedule import due_date
 from digest.sources import hf_daily
+from digest.storage.db import session_scope
+from digest.storage.models import Outbox, Subscriber
 from digest.store import upsert_papers
 from tests.conftest import read_data
 from tests.factories import HF_DAY

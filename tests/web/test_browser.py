@@ -20,7 +20,7 @@ import uvicorn
 import yaml
 
 from digest.config import load_config
-from digest.db import open_database
+from digest.storage.db import open_database
 from digest.web_cli import serve_app
 from tests.smtpsink import SmtpServer, free_port
 

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from sqlmodel import Session, func, select
 
-from digest.db import session_scope
-from digest.models import PaperEmbedding, utcnow
+from digest.clock import utcnow
 from digest.sources import hf_daily
+from digest.storage.db import session_scope
+from digest.storage.models import PaperEmbedding
 from digest.store import upsert_papers
 from tests.conftest import read_data
 from tests.factories import HF_DAY

@@ -1,4 +1,4 @@
-"""Database tables (SQLModel). Schema changes go through Alembic (digest/migrations)."""
+"""Database tables (SQLModel). Schema changes go through Alembic (storage/migrations)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from digest.clock import utcnow
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -40,11 +42,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    """The current time, aware, in UTC."""
-    return datetime.now(UTC)
 
 
 class Paper(SQLModel, table=True):
