@@ -26,7 +26,7 @@ def build_web_app(config: Config, engine: Engine,
                   health: Callable[[Request], Awaitable[Response]],
                   clock: Callable[[], datetime] = utcnow) -> Starlette:
     """The Starlette app; `health` (digest.health.health_endpoint) answers /healthz."""
-    web = Web(config, engine, web_env(), clock=clock)
+    web = Web(config, engine, web_env(config.delivery.templates_dir), clock=clock)
     routes: list[BaseRoute] = [
         Route("/healthz", health),
         Route("/", partial(actions.subscribe_page, web), methods=["GET"]),

@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -16,7 +17,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from digest.clock import utcnow
 from digest.config import Config
-from digest.render import packaged_templates
+from digest.render import packaged_templates, safe_url
 from digest.storage.db import session_scope
 from digest.storage.models import Subscriber
 from digest.tokens import Purpose, TokenError, read_token, secret_key
@@ -93,12 +94,14 @@ async def read_form(request: Request) -> Any | None:
         return None
 
 
-def web_env() -> Environment:
-    """Jinja2 for pages: autoescaped (html.j2 named explicitly), strict."""
-    env = Environment(loader=FileSystemLoader(str(packaged_templates())),
+def web_env(templates_dir: Path | None = None) -> Environment:
+    """Jinja2 for pages: `templates_dir` first, then the packaged templates; autoescaped, strict."""
+    folders = [str(p) for p in (templates_dir, packaged_templates()) if p]
+    env = Environment(loader=FileSystemLoader(folders),
                       autoescape=select_autoescape(enabled_extensions=("html", "html.j2"),
                                                    default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["safe_url"] = safe_url
     return env
 
 
