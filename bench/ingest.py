@@ -25,7 +25,7 @@ import feedparser
 
 from digest.sources import arxiv_rss
 from digest.storage.db import open_database, session_scope
-from digest.store import upsert_papers
+from digest.storage.papers import upsert_papers
 from digest.text import tex_to_unicode
 
 HERE = Path(__file__).parent

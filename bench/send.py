@@ -29,7 +29,7 @@ from digest.deliver import deliver_queue
 from digest.sources import jsonl
 from digest.storage.db import open_database, session_scope
 from digest.storage.models import Outbox
-from digest.store import upsert_papers
+from digest.storage.papers import upsert_papers
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent

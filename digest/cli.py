@@ -11,14 +11,13 @@ from collections.abc import Callable, Sequence
 
 from rich.console import Console
 from rich.table import Table
-from sqlmodel import col, select
 
 from digest import __version__, rank_cli, send_cli, web_cli
 from digest.config import Config, load_config
 from digest.errors import ConfigError, DigestError
 from digest.ingest.poll import PollReport, poll_sources
 from digest.storage.db import open_database, session_scope
-from digest.storage.models import Paper
+from digest.storage.papers import newest_papers
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -139,9 +138,7 @@ def cmd_papers(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     engine = open_database(config.database)
     with session_scope(engine) as session:
-        total = len(session.exec(select(Paper.id)).all())
-        rows = session.exec(select(Paper).order_by(col(Paper.first_seen_at).desc(),
-                                                   col(Paper.id).desc()).limit(args.limit)).all()
+        total, rows = newest_papers(session, args.limit)
     table = Table(title=f"{total} papers stored; newest {len(rows)}")
     for column in ("id", "v", "title", "authors", "signals"):
         table.add_column(column, overflow="fold")

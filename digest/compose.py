@@ -17,7 +17,7 @@ from digest.clock import utcnow
 from digest.config import Config
 from digest.digest_view import digest_view, why_line
 from digest.rank import Interest, Pick
-from digest.ranking import Ranked, papers_first_seen, rank_configured
+from digest.ranking import Ranked, rank_configured
 from digest.render import (
     DigestView,
     Envelope,
@@ -29,6 +29,7 @@ from digest.render import (
 from digest.schedule import due_date
 from digest.storage.db import session_scope
 from digest.storage.models import Outbox, OutboxPaper, Paper, Subscriber
+from digest.storage.papers import papers_first_seen
 from digest.subscribers import interest_of, sync_subscribers
 from digest.tokens import make_token, secret_key
 

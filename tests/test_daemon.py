@@ -183,7 +183,7 @@ def test_restart_after_downtime_sends_one_catch_up_digest_not_two(
 
     from digest.sources import hf_daily
     from digest.storage.db import session_scope
-    from digest.store import upsert_papers
+    from digest.storage.papers import upsert_papers
 
     subs = [{"email": "a@example.org", "timezone": "Europe/Berlin", "send_at": "07:30",
              "topics": ["large language models"]},

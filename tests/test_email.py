@@ -22,7 +22,7 @@ from digest.sources import arxiv_rss, hf_daily
 from digest.sources.records import PaperRecord
 from digest.storage.db import open_database, session_scope
 from digest.storage.models import Outbox, OutboxPaper, Paper, Subscriber
-from digest.store import upsert_papers
+from digest.storage.papers import upsert_papers
 from tests.conftest import read_data
 from tests.factories import HF_DAY, RSS_4
 from tests.smtpsink import SmtpServer

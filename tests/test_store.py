@@ -14,7 +14,7 @@ from digest.schedule import due_date
 from digest.sources import arxiv_api, arxiv_rss, hf_daily
 from digest.storage.db import make_engine, migrate, session_scope
 from digest.storage.models import Paper, Sighting, Subscriber, UTCDateTime
-from digest.store import upsert_papers
+from digest.storage.papers import upsert_papers
 from tests.conftest import read_data
 from tests.factories import API_100, RSS_4, hf_feed_with, record, rss_feed_with
 

@@ -19,12 +19,11 @@ from digest.config import Config, FetchConfig
 from digest.errors import DigestError, FetchError, ParseError
 from digest.ingest.fetch import Fetcher
 from digest.ingest.plan import SourceBodies, fetch_by_ids, fetch_source
-from digest.ranking import missing_liked
 from digest.sources import PARSERS, TYPES, SourceConfig, arxiv_api
 from digest.storage.db import session_scope
 from digest.storage.models import Feed
-from digest.store import upsert_papers
-from digest.subscribers import interest_of, liking_subscribers
+from digest.storage.papers import not_stored, upsert_papers
+from digest.subscribers import liking_subscribers
 from digest.text import one_line
 
 log = logging.getLogger(__name__)
@@ -110,8 +109,8 @@ async def store_missing_liked(config: Config, engine: Engine, fetcher: Fetcher |
     """Fetch liked papers of active subscribers (or of `emails`) that are not stored yet, from
     the arXiv API, and store them; returns the ids asked for. A failure is logged, not raised."""
     with session_scope(engine) as session:
-        missing = missing_liked(session, [interest_of(s) for s in liking_subscribers(
-            session, config, emails)])
+        missing = not_stored(session, [str(p) for s in liking_subscribers(session, config, emails)
+                                       for p in s.interests.get("liked") or ()])
     if not missing or not config.fetch.fetch_liked:
         return []
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from sqlmodel import Session, create_engine
 from digest.errors import StorageError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+IN_CHUNK = 500  # values per IN (...) list: well under SQLite's and psycopg's parameter limits
 
 
 def make_engine(url: str) -> Engine:
@@ -72,3 +73,11 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def rows_in(session: Session, stmt: Any, column: Any, values: Sequence[Any]) -> list[Any]:
+    """`stmt` filtered by `column IN values`, run in chunks of IN_CHUNK; all rows together."""
+    rows: list[Any] = []
+    for start in range(0, len(values), IN_CHUNK):
+        rows.extend(session.exec(stmt.where(column.in_(values[start:start + IN_CHUNK]))).all())
+    return rows

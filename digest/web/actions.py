@@ -6,7 +6,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -16,7 +16,8 @@ from digest.digest_view import paper_view, why_line
 from digest.ranking import rank_configured
 from digest.render import PaperView
 from digest.storage.db import session_scope
-from digest.storage.models import Paper, Subscriber
+from digest.storage.models import Subscriber
+from digest.storage.papers import papers_first_seen
 from digest.subscribers import find_subscriber, interest_of, interests_of
 from digest.tokens import Purpose, make_token
 from digest.web.common import (
@@ -113,8 +114,7 @@ def preview_papers(web: Web, wanted: SubscriberConfig) -> list[PaperView]:
     probe = Subscriber(email="preview@example.org", interests=interests_of(wanted))
     interest = interest_of(probe)
     with session_scope(web.engine) as session:  # keeps the embeddings ranking caches
-        papers = list(session.exec(select(Paper).where(col(Paper.first_seen_at) >= since)
-                                   .order_by(col(Paper.id).desc()).limit(PREVIEW_LIMIT)).all())
+        papers = papers_first_seen(session, since, limit=PREVIEW_LIMIT)
         ranked = rank_configured(session, web.config, papers, [interest])
     picks = ranked.picks[interest.key]
     by_id = {p.canonical_id: p for p in papers}

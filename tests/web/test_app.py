@@ -13,7 +13,7 @@ from digest.schedule import due_date
 from digest.sources import hf_daily
 from digest.storage.db import session_scope
 from digest.storage.models import Outbox, Subscriber
-from digest.store import upsert_papers
+from digest.storage.papers import upsert_papers
 from tests.conftest import read_data
 from tests.factories import HF_DAY
 from tests.web.conftest import Site

@@ -16,7 +16,7 @@ from digest.clock import utcnow
 from digest.sources import hf_daily
 from digest.storage.db import session_scope
 from digest.storage.models import PaperEmbedding
-from digest.store import upsert_papers
+from digest.storage.papers import upsert_papers
 from tests.conftest import read_data
 from tests.factories import HF_DAY
 from tests.web.conftest import Site

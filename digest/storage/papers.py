@@ -1,21 +1,22 @@
-"""Store parsed papers: one row per canonical id; dedupe and merging live here only."""
+"""Papers: upsert parsed records (one row per canonical id; dedupe and merging live here only),
+and every query that reads papers, their embeddings and corpus statistics."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from digest.clock import utcnow
 from digest.sources.records import PaperRecord
-from digest.storage.models import Paper, Sighting
+from digest.storage.db import IN_CHUNK, rows_in
+from digest.storage.models import Paper, PaperEmbedding, Sighting
 
-CHUNK = 500
 NEWER_VERSION_REPLACES = ("title", "abstract", "authors", "categories", "comment", "updated")
 FILLED_WHEN_EMPTY = ("abstract", "authors", "categories", "comment", "doi", "arxiv_id", "url",
                      "pdf_url")
@@ -40,8 +41,8 @@ def upsert_papers(session: Session, source: str, records: Iterable[PaperRecord],
     batch = _rekey_by_doi(session, batch)
     result = UpsertResult(seen=len(batch))
     items = list(batch.values())
-    for start in range(0, len(items), CHUNK):
-        _upsert_chunk(session, items[start:start + CHUNK], now, result)
+    for start in range(0, len(items), IN_CHUNK):
+        _upsert_chunk(session, items[start:start + IN_CHUNK], now, result)
     _record_sightings(session, source, items, now)
     return result
 
@@ -132,11 +133,9 @@ def _record_sightings(session: Session, source: str, items: Sequence[PaperRecord
                       now: datetime) -> None:
     if not source or not items:
         return
-    ids: dict[str, int | None] = {}
-    for start in range(0, len(items), CHUNK):
-        keys = [r.canonical_id for r in items[start:start + CHUNK]]
-        ids.update(session.exec(select(Paper.canonical_id, Paper.id)
-                                .where(col(Paper.canonical_id).in_(keys))).all())
+    ids: dict[str, int | None] = dict(rows_in(session, select(Paper.canonical_id, Paper.id),
+                                              col(Paper.canonical_id),
+                                              [r.canonical_id for r in items]))
     rows = [{"paper_id": ids[r.canonical_id], "source": source, "version": r.version,
              "signals": r.signals, "first_seen_at": now, "last_seen_at": now}
             for r in items if r.canonical_id in ids]
@@ -148,6 +147,87 @@ def _record_sightings(session: Session, source: str, items: Sequence[PaperRecord
         set_={"version": stmt.excluded.version, "signals": stmt.excluded.signals,
               "last_seen_at": stmt.excluded.last_seen_at},
     )
-    for start in range(0, len(rows), CHUNK):
-        session.execute(stmt, rows[start:start + CHUNK])
+    for start in range(0, len(rows), IN_CHUNK):
+        session.execute(stmt, rows[start:start + IN_CHUNK])
     session.flush()
+
+
+def papers_published(session: Session, since: date, until: date) -> list[Paper]:
+    """Stored papers whose `published` date (UTC) falls in [since, until]."""
+    start, end = _utc(since), _utc(until + timedelta(days=1))
+    stmt = select(Paper).where(col(Paper.published) >= start, col(Paper.published) < end)
+    return list(session.exec(stmt.order_by(col(Paper.id))).all())
+
+
+def papers_first_seen(session: Session, since: datetime, until: datetime | None = None,
+                      limit: int | None = None) -> list[Paper]:
+    """Stored papers first seen in [since, until) (the newest `limit` of them, if given)."""
+    stmt = select(Paper).where(col(Paper.first_seen_at) >= since)
+    if until is not None:
+        stmt = stmt.where(col(Paper.first_seen_at) < until)
+    if limit is not None:
+        stmt = stmt.order_by(col(Paper.id).desc()).limit(limit)
+        return sorted(session.exec(stmt).all(), key=lambda p: p.id or 0)
+    return list(session.exec(stmt.order_by(col(Paper.id))).all())
+
+
+def newest_papers(session: Session, limit: int) -> tuple[int, list[Paper]]:
+    """How many papers are stored, and the `limit` most recently first seen."""
+    total = session.exec(select(func.count()).select_from(Paper)).one()
+    rows = session.exec(select(Paper).order_by(col(Paper.first_seen_at).desc(),
+                                               col(Paper.id).desc()).limit(limit)).all()
+    return int(total), list(rows)
+
+
+def _utc(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def corpus_version(session: Session) -> tuple[int, int, datetime | None]:
+    """(newest id, count, last change): changes whenever a paper is added or updated."""
+    newest, count, changed = session.exec(
+        select(func.max(Paper.id), func.count(), func.max(Paper.changed_at))).one()
+    return int(newest or 0), int(count), changed
+
+
+def corpus_sample(session: Session, sample: int) -> list[tuple[str, str]]:
+    """Title and abstract of the `sample` most recently stored papers."""
+    rows = session.exec(select(Paper.title, Paper.abstract)
+                        .order_by(col(Paper.id).desc()).limit(sample)).all()
+    return [(t, a) for t, a in rows]
+
+
+def texts_of(session: Session, canonical_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Title and abstract of each of these papers that is stored."""
+    rows = rows_in(session, select(Paper.canonical_id, Paper.title, Paper.abstract),
+                   col(Paper.canonical_id), sorted(set(canonical_ids)))
+    return {pid: (title, abstract) for pid, title, abstract in rows}
+
+
+def not_stored(session: Session, canonical_ids: Sequence[str]) -> list[str]:
+    """Which of these canonical ids no stored paper has, sorted."""
+    have = set(texts_of(session, canonical_ids))
+    return sorted(set(canonical_ids) - have)
+
+
+def papers_by_canonical_id(session: Session, canonical_ids: Sequence[str]) -> list[Paper]:
+    """The stored papers among these canonical ids."""
+    return rows_in(session, select(Paper), col(Paper.canonical_id), sorted(set(canonical_ids)))
+
+
+def stored_embeddings(session: Session, model: str, paper_ids: Sequence[int]
+                      ) -> dict[int, tuple[int, bytes]]:
+    """paper id -> (paper version it was computed for, float32 bytes), under `model`."""
+    rows = rows_in(session, select(PaperEmbedding.paper_id, PaperEmbedding.version,
+                                   PaperEmbedding.vector).where(PaperEmbedding.model == model),
+                   col(PaperEmbedding.paper_id), list(paper_ids))
+    return {pid: (version, vector) for pid, version, vector in rows}
+
+
+def save_embedding(session: Session, model: str, paper: Paper, vector: bytes) -> None:
+    """Store (or refresh) one paper's embedding under `model`."""
+    row = session.exec(select(PaperEmbedding).where(PaperEmbedding.paper_id == paper.id,
+                                                    PaperEmbedding.model == model)).first()
+    row = row or PaperEmbedding(paper_id=paper.id or 0, model=model, vector=b"")
+    row.version, row.vector = paper.version, vector
+    session.add(row)
