@@ -26,10 +26,10 @@ from digest.config import load_config
 from digest.ingest.poll import poll_sources
 from digest.rank import RankParams
 from digest.rank.semantic import Embedder, load_embedder
-from digest.ranking import rank_papers
+from digest.ranking import interest_of, rank_papers
 from digest.storage.db import open_database, session_scope
 from digest.storage.papers import papers_published
-from digest.subscribers import interest_of, sync_subscribers
+from digest.storage.subscribers import sync_subscribers
 
 ROOT = Path(__file__).parents[1]
 DAYS = ["2026-06-02", "2026-06-04", "2026-06-09", "2026-06-11"]

@@ -17,7 +17,7 @@ from digest.clock import utcnow
 from digest.config import Config
 from digest.digest_view import digest_view, why_line
 from digest.rank import Interest, Pick
-from digest.ranking import Ranked, rank_configured
+from digest.ranking import Ranked, interest_of, rank_configured
 from digest.render import (
     DigestView,
     Envelope,
@@ -30,7 +30,7 @@ from digest.schedule import due_date
 from digest.storage.db import session_scope
 from digest.storage.models import Outbox, OutboxPaper, Paper, Subscriber
 from digest.storage.papers import papers_first_seen
-from digest.subscribers import interest_of, sync_subscribers
+from digest.storage.subscribers import active_subscribers, find_subscriber, sync_subscribers
 from digest.tokens import make_token, secret_key
 
 log = logging.getLogger(__name__)
@@ -52,11 +52,8 @@ class Composed:
 def due_subscribers(session: Session, now: datetime, force: bool,
                     only: str | None = None) -> list[tuple[Subscriber, date]]:
     """Active subscribers whose digest for their local date is due and not yet composed."""
-    stmt = select(Subscriber).where(Subscriber.status == "active")
-    if only:
-        stmt = stmt.where(Subscriber.email == only.strip().lower())
     out = []
-    for sub in session.exec(stmt.order_by(col(Subscriber.id))).all():
+    for sub in active_subscribers(session, only):
         day = now.astimezone(ZoneInfo(sub.timezone)).date() if force else due_date(sub, now)
         if day is not None:
             out.append((sub, day))
@@ -189,8 +186,7 @@ def preview_digest(engine: Engine, config: Config, email: str,
     now = now or utcnow()
     with session_scope(engine) as session:
         sync_subscribers(session, config.subscribers)
-        sub = session.exec(select(Subscriber).where(Subscriber.email == email.strip().lower())
-                           ).first()
+        sub = find_subscriber(session, email)
         if sub is None or sub.id is None:
             return None
         since = last_digest_at(session, [sub.id]).get(sub.id, now - FIRST_WINDOW)

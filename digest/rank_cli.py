@@ -18,11 +18,11 @@ from digest.config import load_config
 from digest.errors import UnknownSubscriberError
 from digest.ingest.poll import store_missing_liked
 from digest.rank import Pick
-from digest.ranking import rank_configured
+from digest.ranking import interest_of, rank_configured
 from digest.storage.db import open_database, session_scope
 from digest.storage.models import Paper
 from digest.storage.papers import papers_first_seen, papers_published
-from digest.subscribers import find_subscriber, interest_of, sync_subscribers
+from digest.storage.subscribers import find_subscriber, sync_subscribers
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from digest.config import Config
 from digest.rank import Candidate, CorpusStats, Interest, Pick, RankParams, rank
 from digest.rank.semantic import Embedder, SemanticInputs, load_embedder, paper_text
 from digest.rank.textfeat import doc_terms
-from digest.storage.models import Paper
+from digest.storage.models import Paper, Subscriber
 from digest.storage.papers import (
     corpus_sample,
     corpus_version,
@@ -33,6 +33,23 @@ def candidate_of(paper: Paper) -> Candidate:
                      authors=tuple(paper.authors), categories=tuple(paper.categories),
                      upvotes=int(upvotes) if isinstance(upvotes, int | float) else None,
                      version=paper.version)
+
+
+def interest_of(row: Subscriber) -> Interest:
+    """The ranker's view of a stored subscriber."""
+    i = row.interests
+
+    def strings(name: str) -> tuple[str, ...]:
+        return tuple(str(x) for x in i.get(name) or ())
+
+    return Interest(
+        key=row.email, topics=strings("topics"), keywords=strings("keywords"),
+        authors=strings("authors"), categories=strings("categories"),
+        categories_only=bool(i.get("categories_only")), exclude=strings("exclude"),
+        liked=strings("liked"), min_score=float(i.get("min_score") or 0.0),
+        max_papers=int(i.get("max_papers") or 10),
+        trending_weight=float(i.get("trending_weight", 0.1)),
+    )
 
 
 _STATS: dict[tuple[str, int, int, datetime | None], CorpusStats] = {}

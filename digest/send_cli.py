@@ -20,7 +20,8 @@ from digest.deliver import deliver_queue
 from digest.errors import DigestError, UnknownSubscriberError
 from digest.schedule import next_send_time
 from digest.storage.db import open_database, session_scope
-from digest.storage.models import Feed, Outbox, Subscriber
+from digest.storage.models import Feed, Outbox
+from digest.storage.subscribers import all_subscribers
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -94,7 +95,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     with session_scope(engine) as session:
         counts = dict(session.exec(select(Outbox.status, func.count())
                                    .group_by(col(Outbox.status))).all())
-        subs = session.exec(select(Subscriber).order_by(col(Subscriber.email))).all()
+        subs = all_subscribers(session)
         feeds = session.exec(select(Feed).order_by(col(Feed.name))).all()
     console.print("queue: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in
                                         ("queued", "sending", "sent", "failed", "cancelled")))

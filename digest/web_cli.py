@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from digest.config import Config, load_config
 from digest.deliver import cancel_queued
 from digest.rank_cli import UnknownSubscriberError
 from digest.storage.db import open_database, session_scope
 from digest.storage.models import Subscriber
+from digest.storage.subscribers import all_subscribers
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -70,7 +71,7 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     engine = open_database(config.database)
     with session_scope(engine) as session:
-        rows = session.exec(select(Subscriber).order_by(col(Subscriber.email))).all()
+        rows = all_subscribers(session)
         if args.action == "remove":
             return _remove(session, rows, args.email)
     if args.action == "export":

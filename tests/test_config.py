@@ -142,7 +142,7 @@ def test_config_subscribers_are_written_only_when_they_change(tmp_path: Path) ->
 
     from digest.storage.db import open_database, session_scope
     from digest.storage.models import Subscriber
-    from digest.subscribers import sync_subscribers
+    from digest.storage.subscribers import sync_subscribers
 
     config = load_config(write(tmp_path, ISSUE_EXAMPLE))
     engine = open_database(f"sqlite:///{tmp_path}/s.db")

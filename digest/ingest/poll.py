@@ -23,7 +23,7 @@ from digest.sources import PARSERS, TYPES, SourceConfig, arxiv_api
 from digest.storage.db import session_scope
 from digest.storage.models import Feed
 from digest.storage.papers import not_stored, upsert_papers
-from digest.subscribers import liking_subscribers
+from digest.storage.subscribers import liking_subscribers, sync_subscribers
 from digest.text import one_line
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,8 @@ async def store_missing_liked(config: Config, engine: Engine, fetcher: Fetcher |
     """Fetch liked papers of active subscribers (or of `emails`) that are not stored yet, from
     the arXiv API, and store them; returns the ids asked for. A failure is logged, not raised."""
     with session_scope(engine) as session:
-        missing = not_stored(session, [str(p) for s in liking_subscribers(session, config, emails)
+        sync_subscribers(session, config.subscribers)
+        missing = not_stored(session, [str(p) for s in liking_subscribers(session, emails)
                                        for p in s.interests.get("liked") or ()])
     if not missing or not config.fetch.fetch_liked:
         return []

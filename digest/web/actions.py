@@ -13,12 +13,12 @@ from starlette.responses import RedirectResponse, Response
 from digest.config import SubscriberConfig
 from digest.deliver import cancel_queued
 from digest.digest_view import paper_view, why_line
-from digest.ranking import rank_configured
+from digest.ranking import interest_of, rank_configured
 from digest.render import PaperView
 from digest.storage.db import session_scope
 from digest.storage.models import Subscriber
 from digest.storage.papers import papers_first_seen
-from digest.subscribers import find_subscriber, interest_of, interests_of
+from digest.storage.subscribers import find_subscriber, interests_of
 from digest.tokens import Purpose, make_token
 from digest.web.common import (
     Web,

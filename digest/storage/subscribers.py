@@ -1,17 +1,18 @@
-"""Subscribers in the database: config-file subscribers synced in, interests read out."""
+"""Subscribers in the database: config-file subscribers synced in, looked up, listed."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
 from digest.clock import utcnow
-from digest.config import Config, SubscriberConfig
-from digest.rank.model import Interest
 from digest.storage.models import Subscriber
+
+if TYPE_CHECKING:
+    from digest.config import SubscriberConfig
 
 INTEREST_FIELDS = ("topics", "keywords", "authors", "categories", "categories_only", "exclude",
                    "liked", "min_score", "max_papers", "trending_weight")
@@ -44,36 +45,29 @@ def sync_subscribers(session: Session, configured: Sequence[SubscriberConfig]) -
     return out
 
 
-def interest_of(row: Subscriber) -> Interest:
-    """The ranker's view of a stored subscriber."""
-    i = row.interests
-
-    def strings(name: str) -> tuple[str, ...]:
-        return tuple(str(x) for x in i.get(name) or ())
-
-    return Interest(
-        key=row.email, topics=strings("topics"), keywords=strings("keywords"),
-        authors=strings("authors"), categories=strings("categories"),
-        categories_only=bool(i.get("categories_only")), exclude=strings("exclude"),
-        liked=strings("liked"), min_score=float(i.get("min_score") or 0.0),
-        max_papers=int(i.get("max_papers") or 10),
-        trending_weight=float(i.get("trending_weight", 0.1)),
-    )
-
-
 def find_subscriber(session: Session, email: str) -> Subscriber | None:
     """A subscriber by email address (case-insensitive)."""
     return session.exec(select(Subscriber).where(Subscriber.email == email.strip().lower())).first()
 
 
-def liking_subscribers(session: Session, config: Config,
-                       emails: Sequence[str] | None = None) -> list[Subscriber]:
-    """Active subscribers (or these addresses, whatever their status) with liked papers;
-    config-file subscribers are synced in first."""
-    sync_subscribers(session, config.subscribers)
+def liking_subscribers(session: Session, emails: Sequence[str] | None = None) -> list[Subscriber]:
+    """Active subscribers (or these addresses, whatever their status) with liked papers."""
     stmt = select(Subscriber)
     if emails is None:
         stmt = stmt.where(Subscriber.status == "active")
     else:
         stmt = stmt.where(col(Subscriber.email).in_([e.strip().lower() for e in emails]))
     return [s for s in session.exec(stmt).all() if s.interests.get("liked")]
+
+
+def active_subscribers(session: Session, only: str | None = None) -> list[Subscriber]:
+    """Active subscribers by id (just `only`, an address, when given)."""
+    stmt = select(Subscriber).where(Subscriber.status == "active")
+    if only:
+        stmt = stmt.where(Subscriber.email == only.strip().lower())
+    return list(session.exec(stmt.order_by(col(Subscriber.id))).all())
+
+
+def all_subscribers(session: Session) -> list[Subscriber]:
+    """Every subscriber, by address."""
+    return list(session.exec(select(Subscriber).order_by(col(Subscriber.email))).all())
