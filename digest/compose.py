@@ -10,8 +10,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session
 
 from digest.clock import utcnow
 from digest.config import Config
@@ -29,6 +28,7 @@ from digest.render import (
 from digest.schedule import due_date
 from digest.storage.db import session_scope
 from digest.storage.models import Outbox, OutboxPaper, Paper, Subscriber
+from digest.storage.outbox import already_sent, composed_pairs, last_digest_at, save_digest
 from digest.storage.papers import papers_first_seen
 from digest.storage.subscribers import active_subscribers, find_subscriber, sync_subscribers
 from digest.tokens import make_token, secret_key
@@ -57,40 +57,8 @@ def due_subscribers(session: Session, now: datetime, force: bool,
         day = now.astimezone(ZoneInfo(sub.timezone)).date() if force else due_date(sub, now)
         if day is not None:
             out.append((sub, day))
-    composed = _composed_pairs(session, [s.id for s, _ in out if s.id is not None])
+    composed = composed_pairs(session, [s.id for s, _ in out if s.id is not None])
     return [(s, d) for s, d in out if (s.id, d) not in composed]
-
-
-def _composed_pairs(session: Session, ids: list[int]) -> set[tuple[int, date]]:
-    pairs: set[tuple[int, date]] = set()
-    for start in range(0, len(ids), 500):
-        rows = session.exec(select(col(Outbox.subscriber_id), col(Outbox.digest_date))
-                            .where(col(Outbox.subscriber_id).in_(ids[start:start + 500]))).all()
-        pairs.update((int(a), b) for a, b in rows)
-    return pairs
-
-
-def last_digest_at(session: Session, ids: list[int]) -> dict[int, datetime]:
-    """When each subscriber's latest digest was composed."""
-    out: dict[int, datetime] = {}
-    for start in range(0, len(ids), 500):
-        rows = session.exec(select(Outbox.subscriber_id, func.max(Outbox.created_at))
-                            .where(col(Outbox.subscriber_id).in_(ids[start:start + 500]))
-                            .group_by(col(Outbox.subscriber_id))).all()
-        out.update({int(a): b for a, b in rows if b is not None})
-    return out
-
-
-def already_sent(session: Session, ids: list[int]) -> dict[int, set[str]]:
-    """Canonical ids of every paper already placed in each subscriber's digests."""
-    out: dict[int, set[str]] = defaultdict(set)
-    for start in range(0, len(ids), 500):
-        rows = session.exec(select(OutboxPaper.subscriber_id, Paper.canonical_id)
-                            .join(Paper, col(Paper.id) == col(OutboxPaper.paper_id))
-                            .where(col(OutboxPaper.subscriber_id).in_(ids[start:start + 500]))).all()
-        for sid, pid in rows:
-            out[int(sid)].add(pid)
-    return out
 
 
 def compose_due(engine: Engine, config: Config, now: datetime | None = None, *,
@@ -167,7 +135,13 @@ def _compose_one(engine: Engine, config: Config, sub: Subscriber, day: date, int
                  message_id=envelope.message_id, recipient=sub.email, subject=rendered.subject,
                  message=build_message(rendered, envelope), paper_count=len(chosen),
                  created_at=now)
-    return _save(engine, row, chosen, whys, papers)
+    placed = [OutboxPaper(outbox_id=0, subscriber_id=row.subscriber_id,
+                          paper_id=papers[pick.id].id or 0, position=position, score=pick.score,
+                          why=why, reasons=[r.as_json() for r in pick.reasons])
+              for position, (pick, why) in enumerate(zip(chosen, whys, strict=True))]
+    if not save_digest(engine, row, placed):
+        return Composed(sub.email, day, "exists")
+    return Composed(sub.email, day, "queued", len(chosen), row.subject)
 
 
 def render_digest(config: Config, sub: Subscriber, day: date, interest: Interest,
@@ -203,21 +177,3 @@ def unsubscribe_mailto(config: Config, sub: Subscriber) -> str:
     """The mailto: form of List-Unsubscribe."""
     address = config.delivery.unsubscribe_mailto or f"unsubscribe@{config.delivery.list_domain}"
     return f"mailto:{address}?subject=unsubscribe%20{sub.id}"
-
-
-def _save(engine: Engine, row: Outbox, chosen: list[Pick], whys: list[str],
-          papers: dict[str, Paper]) -> Composed:
-    """The outbox row and its papers in one transaction; a second compose is a no-op."""
-    try:
-        with session_scope(engine) as session:
-            session.add(row)
-            session.flush()
-            for position, (pick, why) in enumerate(zip(chosen, whys, strict=True)):
-                session.add(OutboxPaper(outbox_id=row.id or 0, subscriber_id=row.subscriber_id,
-                                        paper_id=papers[pick.id].id or 0, position=position,
-                                        score=pick.score, why=why,
-                                        reasons=[r.as_json() for r in pick.reasons]))
-    except IntegrityError:
-        log.info("digest for %s on %s already composed", row.recipient, row.digest_date)
-        return Composed(row.recipient, row.digest_date, "exists")
-    return Composed(row.recipient, row.digest_date, "queued", len(chosen), row.subject)

@@ -11,9 +11,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, or_, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from digest.clock import utcnow
 from digest.config import Config
@@ -21,6 +20,7 @@ from digest.errors import DeliveryError
 from digest.mailer import FileMailer, Mailer, SmtpMailer
 from digest.storage.db import session_scope
 from digest.storage.models import Outbox, Subscriber
+from digest.storage.outbox import claim_outbox, mark_sent, requeue_sending
 from digest.text import one_line
 
 log = logging.getLogger(__name__)
@@ -43,24 +43,6 @@ def make_mailer(config: Config) -> Mailer:
     if config.delivery.transport == "smtp":
         return SmtpMailer(config.delivery.smtp)
     return FileMailer(config.delivery.outbox_dir)
-
-
-def claim_outbox(session: Session, now: datetime, limit: int, stale_after: float) -> list[Outbox]:
-    """Mark up to `limit` due rows 'sending' and return them (SKIP LOCKED on PostgreSQL)."""
-    stale = now - timedelta(seconds=stale_after)
-    stmt = (select(Outbox)
-            .where(or_(col(Outbox.status) == "queued",
-                       (col(Outbox.status) == "sending") & (col(Outbox.claimed_at) < stale)))
-            .where(or_(col(Outbox.next_attempt_at).is_(None), col(Outbox.next_attempt_at) <= now))
-            .order_by(col(Outbox.id)).limit(limit))
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    rows = list(session.exec(stmt).all())
-    for row in rows:
-        row.status, row.claimed_at = "sending", now
-        session.add(row)
-    session.flush()
-    return rows
 
 
 async def deliver_queue(engine: Engine, config: Config, mailer: Mailer | None = None,
@@ -115,14 +97,6 @@ async def _send_one(config: Config, mailer: Mailer, row: Outbox) -> DeliveryErro
     return None
 
 
-_MARK_SENT = (update(Outbox).where(col(Outbox.id) == bindparam("row_id"))
-              .values(status="sent", sent_at=bindparam("sent_at"), last_error=None))
-_SUBSCRIBER_OK = (update(Subscriber).where(col(Subscriber.id) == bindparam("sub_id"))
-                  .values(failure_streak=0, last_digest_date=case(
-                      (col(Subscriber.last_digest_date) > bindparam("day"),
-                       col(Subscriber.last_digest_date)), else_=bindparam("day"))))
-
-
 class OutcomeWriter:
     """Commits delivery outcomes on its own thread; successes waiting together share a commit."""
 
@@ -164,11 +138,7 @@ class OutcomeWriter:
     def _commit(self, batch: list[tuple[Outbox, DeliveryError | None, Future[None]]]) -> None:
         sent = [row for row, error, _ in batch if error is None]
         if sent:
-            now = utcnow()
-            with self.engine.begin() as conn:
-                conn.execute(_MARK_SENT, [{"row_id": r.id, "sent_at": now} for r in sent])
-                conn.execute(_SUBSCRIBER_OK, [{"sub_id": r.subscriber_id, "day": r.digest_date}
-                                              for r in sent])
+            mark_sent(self.engine, sent, utcnow())
             self.report.sent += len(sent)
         for row, error, _ in batch:
             if error is not None:
@@ -207,29 +177,11 @@ def _record(session: Session, config: Config, row: Outbox, error: DeliveryError,
     session.add(subscriber)
 
 
-def _requeue(engine: Engine, ids: list[int | None] | None = None) -> int:
-    """Put 'sending' rows (these ids, or all) back in the queue; returns how many."""
-    stmt = update(Outbox).where(col(Outbox.status) == "sending")
-    if ids is not None:
-        stmt = stmt.where(col(Outbox.id).in_(ids))
-    with session_scope(engine) as session:
-        result = session.execute(stmt.values(status="queued", claimed_at=None))
-        return int(getattr(result, "rowcount", 0) or 0)
-
-
 def _release(engine: Engine, rows: list[Outbox]) -> None:
     """Put claimed-but-untried rows back in the queue (the server went away, or a stop)."""
-    _requeue(engine, [r.id for r in rows])
+    requeue_sending(engine, [r.id for r in rows])
 
 
 def requeue_in_flight(engine: Engine) -> int:
     """Rows left 'sending' by a process that died; only safe while holding the daemon lock."""
-    return _requeue(engine)
-
-
-def cancel_queued(session: Session, subscriber_id: int) -> int:
-    """Cancel a subscriber's unsent digests (unsubscribe stops queued ones too)."""
-    result = session.execute(update(Outbox).where(col(Outbox.subscriber_id) == subscriber_id)
-                             .where(col(Outbox.status).in_(["queued", "sending"]))
-                             .values(status="cancelled"))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return requeue_sending(engine)

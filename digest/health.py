@@ -7,15 +7,15 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
 import uvicorn
-from sqlalchemy import func, text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from digest.storage.models import Feed, Outbox
+from digest.storage.feeds import failing_feed_count
+from digest.storage.outbox import queue_counts
 
 if TYPE_CHECKING:
     from digest.daemon import Daemon
@@ -26,12 +26,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 def _counts(engine: Engine) -> tuple[dict[str, int], int]:
     """Outbox rows per status and the number of failing feeds (raises when the database fails)."""
     with Session(engine) as session:
-        session.execute(text("SELECT 1"))
-        queue = dict(session.exec(select(Outbox.status, func.count())
-                                  .group_by(col(Outbox.status))).all())
-        failing = session.exec(select(func.count()).select_from(Feed)
-                               .where(col(Feed.error_count) > 0)).one()
-    return queue, int(failing)
+        return queue_counts(session), failing_feed_count(session)
 
 
 def _scheduler_state(running: Callable[[], bool] | None) -> str:

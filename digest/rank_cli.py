@@ -13,7 +13,7 @@ from rich.table import Table
 from sqlmodel import Session
 
 from digest.clock import utcnow
-from digest.compose import FIRST_WINDOW, last_digest_at
+from digest.compose import FIRST_WINDOW
 from digest.config import load_config
 from digest.errors import UnknownSubscriberError
 from digest.ingest.poll import store_missing_liked
@@ -21,6 +21,7 @@ from digest.rank import Pick
 from digest.ranking import interest_of, rank_configured
 from digest.storage.db import open_database, session_scope
 from digest.storage.models import Paper
+from digest.storage.outbox import last_digest_at
 from digest.storage.papers import papers_first_seen, papers_published
 from digest.storage.subscribers import find_subscriber, sync_subscribers
 

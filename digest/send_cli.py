@@ -10,8 +10,6 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import func
-from sqlmodel import col, select
 
 from digest.clock import utcnow
 from digest.compose import compose_due, preview_digest
@@ -20,7 +18,8 @@ from digest.deliver import deliver_queue
 from digest.errors import DigestError, UnknownSubscriberError
 from digest.schedule import next_send_time
 from digest.storage.db import open_database, session_scope
-from digest.storage.models import Feed, Outbox
+from digest.storage.feeds import all_feeds
+from digest.storage.outbox import queue_counts
 from digest.storage.subscribers import all_subscribers
 
 
@@ -93,10 +92,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     now = utcnow()
     console = Console(width=140)
     with session_scope(engine) as session:
-        counts = dict(session.exec(select(Outbox.status, func.count())
-                                   .group_by(col(Outbox.status))).all())
+        counts = queue_counts(session)
         subs = all_subscribers(session)
-        feeds = session.exec(select(Feed).order_by(col(Feed.name))).all()
+        feeds = all_feeds(session)
     console.print("queue: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in
                                         ("queued", "sending", "sent", "failed", "cancelled")))
     table = Table(title="subscribers")

@@ -13,10 +13,10 @@ from rich.table import Table
 from sqlmodel import Session
 
 from digest.config import Config, load_config
-from digest.deliver import cancel_queued
 from digest.rank_cli import UnknownSubscriberError
 from digest.storage.db import open_database, session_scope
 from digest.storage.models import Subscriber
+from digest.storage.outbox import cancel_queued
 from digest.storage.subscribers import all_subscribers
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from digest.clock import utcnow
 from digest.config import Config, FetchConfig
@@ -21,6 +21,7 @@ from digest.ingest.fetch import Fetcher
 from digest.ingest.plan import SourceBodies, fetch_by_ids, fetch_source
 from digest.sources import PARSERS, TYPES, SourceConfig, arxiv_api
 from digest.storage.db import session_scope
+from digest.storage.feeds import feed_named, feeds_by_name, save_feed
 from digest.storage.models import Feed
 from digest.storage.papers import not_stored, upsert_papers
 from digest.storage.subscribers import liking_subscribers, sync_subscribers
@@ -52,7 +53,7 @@ class PollReport:
 
 def sync_feeds(session: Session, sources: list[SourceConfig]) -> dict[str, Feed]:
     """Make sure every configured source has a feed row; return them by name."""
-    feeds = {f.name: f for f in session.exec(select(Feed)).all()}
+    feeds = feeds_by_name(session)
     for src in sources:
         url = str(src.url) if src.url else (str(src.path) if src.path else None)
         feed = feeds.get(src.name)
@@ -136,7 +137,7 @@ async def poll_source(src: SourceConfig, engine: Engine, fetcher: Fetcher,
     """Fetch, parse and store one source; its feed row records the outcome either way."""
     report = PollReport(src.name, src.type)
     with session_scope(engine) as session:
-        feed = session.exec(select(Feed).where(Feed.name == src.name)).one()
+        feed = feed_named(session, src.name)
     retry_after: float | None = None
     try:
         got = await fetch_source(src, fetcher, feed.etag, feed.last_modified)
@@ -192,7 +193,7 @@ def _save_feed_state(engine: Engine, feed: Feed, report: PollReport, now: dateti
                                                                    retry_after))
     report.next_check_at = feed.next_check_at
     with session_scope(engine) as session:
-        session.merge(feed)
+        save_feed(session, feed)
 
 
 def next_poll_at(src: SourceConfig, after: datetime) -> datetime:

@@ -11,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from digest.config import SubscriberConfig
-from digest.deliver import cancel_queued
 from digest.digest_view import paper_view, why_line
 from digest.ranking import interest_of, rank_configured
 from digest.render import PaperView
 from digest.storage.db import session_scope
 from digest.storage.models import Subscriber
+from digest.storage.outbox import cancel_queued
 from digest.storage.papers import papers_first_seen
 from digest.storage.subscribers import find_subscriber, interests_of
 from digest.tokens import Purpose, make_token

@@ -1,0 +1,119 @@
+"""The outbox: composed digests (one per subscriber and local date), claimed, sent, failed."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import bindparam, case, or_, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+
+from digest.storage.db import rows_in, session_scope
+from digest.storage.models import Outbox, OutboxPaper, Paper, Subscriber
+
+log = logging.getLogger(__name__)
+
+
+def composed_pairs(session: Session, subscriber_ids: Sequence[int]) -> set[tuple[int, date]]:
+    """(subscriber id, digest date) of every digest already composed for these subscribers."""
+    rows = rows_in(session, select(col(Outbox.subscriber_id), col(Outbox.digest_date)),
+                   col(Outbox.subscriber_id), list(subscriber_ids))
+    return {(int(a), b) for a, b in rows}
+
+
+def last_digest_at(session: Session, subscriber_ids: Sequence[int]) -> dict[int, datetime]:
+    """When each subscriber's latest digest was composed."""
+    rows = rows_in(session, select(Outbox.subscriber_id, func.max(Outbox.created_at))
+                   .group_by(col(Outbox.subscriber_id)),
+                   col(Outbox.subscriber_id), list(subscriber_ids))
+    return {int(a): b for a, b in rows if b is not None}
+
+
+def already_sent(session: Session, subscriber_ids: Sequence[int]) -> dict[int, set[str]]:
+    """Canonical ids of every paper already placed in each subscriber's digests."""
+    out: dict[int, set[str]] = defaultdict(set)
+    rows = rows_in(session, select(OutboxPaper.subscriber_id, Paper.canonical_id)
+                   .join(Paper, col(Paper.id) == col(OutboxPaper.paper_id)),
+                   col(OutboxPaper.subscriber_id), list(subscriber_ids))
+    for sid, pid in rows:
+        out[int(sid)].add(pid)
+    return out
+
+
+def save_digest(engine: Engine, row: Outbox, papers: Sequence[OutboxPaper]) -> bool:
+    """The outbox row and its papers in one transaction; False when that digest (or one of
+    its papers for this subscriber) was composed already, and nothing is written."""
+    try:
+        with session_scope(engine) as session:
+            session.add(row)
+            session.flush()
+            for paper in papers:
+                paper.outbox_id, paper.subscriber_id = row.id or 0, row.subscriber_id
+                session.add(paper)
+    except IntegrityError:
+        log.info("digest for %s on %s already composed", row.recipient, row.digest_date)
+        return False
+    return True
+
+
+def claim_outbox(session: Session, now: datetime, limit: int, stale_after: float) -> list[Outbox]:
+    """Mark up to `limit` due rows 'sending' and return them (SKIP LOCKED on PostgreSQL)."""
+    stale = now - timedelta(seconds=stale_after)
+    stmt = (select(Outbox)
+            .where(or_(col(Outbox.status) == "queued",
+                       (col(Outbox.status) == "sending") & (col(Outbox.claimed_at) < stale)))
+            .where(or_(col(Outbox.next_attempt_at).is_(None), col(Outbox.next_attempt_at) <= now))
+            .order_by(col(Outbox.id)).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = list(session.exec(stmt).all())
+    for row in rows:
+        row.status, row.claimed_at = "sending", now
+        session.add(row)
+    session.flush()
+    return rows
+
+
+_MARK_SENT = (update(Outbox).where(col(Outbox.id) == bindparam("row_id"))
+              .values(status="sent", sent_at=bindparam("sent_at"), last_error=None))
+_SUBSCRIBER_OK = (update(Subscriber).where(col(Subscriber.id) == bindparam("sub_id"))
+                  .values(failure_streak=0, last_digest_date=case(
+                      (col(Subscriber.last_digest_date) > bindparam("day"),
+                       col(Subscriber.last_digest_date)), else_=bindparam("day"))))
+
+
+def mark_sent(engine: Engine, rows: Sequence[Outbox], now: datetime) -> None:
+    """Accepted by the server: these rows are sent and their subscribers' streaks reset, in
+    one commit."""
+    with engine.begin() as conn:
+        conn.execute(_MARK_SENT, [{"row_id": r.id, "sent_at": now} for r in rows])
+        conn.execute(_SUBSCRIBER_OK, [{"sub_id": r.subscriber_id, "day": r.digest_date}
+                                      for r in rows])
+
+
+def requeue_sending(engine: Engine, ids: Sequence[int | None] | None = None) -> int:
+    """Put 'sending' rows (these ids, or all) back in the queue; returns how many."""
+    stmt = update(Outbox).where(col(Outbox.status) == "sending")
+    if ids is not None:
+        stmt = stmt.where(col(Outbox.id).in_(list(ids)))
+    with session_scope(engine) as session:
+        result = session.execute(stmt.values(status="queued", claimed_at=None))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def cancel_queued(session: Session, subscriber_id: int) -> int:
+    """Cancel a subscriber's unsent digests (unsubscribe stops queued ones too)."""
+    result = session.execute(update(Outbox).where(col(Outbox.subscriber_id) == subscriber_id)
+                             .where(col(Outbox.status).in_(["queued", "sending"]))
+                             .values(status="cancelled"))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def queue_counts(session: Session) -> dict[str, int]:
+    """Outbox rows per status."""
+    rows = session.exec(select(Outbox.status, func.count()).group_by(col(Outbox.status))).all()
+    return {status: int(n) for status, n in rows}
