@@ -20,8 +20,8 @@ from digest.config import Config, load_config
 from digest.deliver import deliver_queue, requeue_in_flight
 from digest.errors import ConfigError
 from digest.ingest.poll import poll_sources
-from digest.lock import DaemonLock
 from digest.storage.db import open_database
+from digest.storage.lock import DaemonLock
 
 log = logging.getLogger("digest.daemon")
 LEADER_RETRY_SECONDS = 2.0

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import secrets
 from typing import Literal
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Session
 
 from digest.errors import TokenError
-from digest.storage.models import Setting, Subscriber
+from digest.storage.models import Subscriber
+from digest.storage.settings import generated_secret
 
 Purpose = Literal["unsubscribe", "manage", "confirm"]
 SALTS: dict[str, str] = {p: f"paper-digest/{p}/v1" for p in ("unsubscribe", "manage", "confirm")}
@@ -21,12 +21,7 @@ def secret_key(session: Session, env_name: str = "DIGEST_SECRET_KEY") -> str:
     from_env = os.environ.get(env_name)
     if from_env:
         return from_env
-    row = session.get(Setting, "secret_key")
-    if row is None:
-        row = Setting(key="secret_key", value=secrets.token_urlsafe(32))
-        session.add(row)
-        session.flush()
-    return row.value
+    return generated_secret(session)
 
 
 def make_token(key: str, purpose: Purpose, subscriber: Subscriber) -> str:

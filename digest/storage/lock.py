@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
@@ -70,10 +70,3 @@ class DaemonLock:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-
-    def __enter__(self) -> DaemonLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.release()
