@@ -26,7 +26,7 @@ from digest.config import load_config
 from digest.ingest.poll import poll_sources
 from digest.rank import RankParams
 from digest.rank.semantic import Embedder, load_embedder
-from digest.ranking import interest_of, rank_papers
+from digest.rank.stored import interest_of, rank_papers
 from digest.storage.db import open_database, session_scope
 from digest.storage.papers import papers_published
 from digest.storage.subscribers import sync_subscribers

@@ -16,7 +16,7 @@ from digest.clock import utcnow
 from digest.config import Config
 from digest.digest_view import digest_view, why_line
 from digest.rank import Interest, Pick
-from digest.ranking import Ranked, interest_of, rank_configured
+from digest.rank.stored import Ranked, interest_of, rank_configured
 from digest.render import (
     DigestView,
     Envelope,

@@ -18,7 +18,7 @@ from digest.config import load_config
 from digest.errors import UnknownSubscriberError
 from digest.ingest.poll import store_missing_liked
 from digest.rank import Pick
-from digest.ranking import interest_of, rank_configured
+from digest.rank.stored import interest_of, rank_configured
 from digest.storage.db import open_database, session_scope
 from digest.storage.models import Paper
 from digest.storage.outbox import last_digest_at

@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from digest.config import SubscriberConfig
 from digest.digest_view import paper_view, why_line
-from digest.ranking import interest_of, rank_configured
+from digest.rank.stored import interest_of, rank_configured
 from digest.render import PaperView
 from digest.storage.db import session_scope
 from digest.storage.models import Subscriber

@@ -1,15 +1,15 @@
-"""The ranking stage against the database: candidates, corpus statistics, liked papers."""
+"""The ranker against the database: stored papers and subscribers in, picks with reasons out."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlmodel import Session
 
-from digest.config import Config
 from digest.rank import Candidate, CorpusStats, Interest, Pick, RankParams, rank
 from digest.rank.semantic import Embedder, SemanticInputs, load_embedder, paper_text
 from digest.rank.textfeat import doc_terms
@@ -22,6 +22,9 @@ from digest.storage.papers import (
     stored_embeddings,
     texts_of,
 )
+
+if TYPE_CHECKING:
+    from digest.config import Config  # annotations only: config depends on the ranker's limits
 
 CORPUS_SAMPLE = 20_000
 
