@@ -23,7 +23,7 @@ import aiosmtplib
 import yaml
 
 from digest.clock import utcnow
-from digest.compose import compose_due
+from digest.compose.digests import compose_due
 from digest.config import load_config
 from digest.deliver import deliver_queue
 from digest.sources import jsonl

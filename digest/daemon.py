@@ -15,7 +15,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
 from digest.clock import utcnow
-from digest.compose import compose_due
+from digest.compose.digests import compose_due
 from digest.config import Config, load_config
 from digest.deliver import deliver_queue, requeue_in_flight
 from digest.errors import ConfigError

@@ -13,7 +13,7 @@ from rich.table import Table
 from sqlmodel import Session
 
 from digest.clock import utcnow
-from digest.compose import FIRST_WINDOW
+from digest.compose.select import FIRST_WINDOW
 from digest.config import load_config
 from digest.errors import UnknownSubscriberError
 from digest.ingest.poll import store_missing_liked

@@ -12,11 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from digest.clock import utcnow
-from digest.compose import compose_due, preview_digest
+from digest.compose.digests import compose_due, preview_digest
+from digest.compose.schedule import next_send_time
 from digest.config import load_config
 from digest.deliver import deliver_queue
 from digest.errors import DigestError, UnknownSubscriberError
-from digest.schedule import next_send_time
 from digest.storage.db import open_database, session_scope
 from digest.storage.feeds import all_feeds
 from digest.storage.outbox import queue_counts

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from sqlmodel import Session, select
 
-from digest.compose import compose_due
+from digest.compose.digests import compose_due
 from digest.config import load_config
 from digest.deliver import deliver_queue
 from digest.storage.db import open_database

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from digest.cli import main
 from digest.clock import utcnow
-from digest.compose import compose_due
+from digest.compose.digests import compose_due
 from digest.config import load_config
 from digest.sources import arxiv_rss, hf_daily
 from digest.sources.records import PaperRecord

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
-from digest.schedule import due_date, local_send_time, next_send_time
+from digest.compose.schedule import due_date, local_send_time, next_send_time
 from digest.storage.models import Subscriber
 
 BERLIN = ZoneInfo("Europe/Berlin")

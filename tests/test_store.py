@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from digest.clock import utcnow
-from digest.schedule import due_date
+from digest.compose.schedule import due_date
 from digest.sources import arxiv_api, arxiv_rss, hf_daily
 from digest.storage.db import make_engine, migrate, session_scope
 from digest.storage.models import Paper, Sighting, Subscriber, UTCDateTime

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from digest.digest_view import short_authors, why_line
+from digest.compose.views import short_authors, why_line
 from digest.rank import Pick, Reason
 
 

@@ -10,10 +10,9 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from digest.compose.views import PaperView, paper_view, why_line
 from digest.config import SubscriberConfig
-from digest.digest_view import paper_view, why_line
 from digest.rank.stored import interest_of, rank_configured
-from digest.render import PaperView
 from digest.storage.db import session_scope
 from digest.storage.models import Subscriber
 from digest.storage.outbox import cancel_queued

@@ -15,8 +15,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from digest.clock import utcnow
+from digest.compose.render import packaged_templates
 from digest.config import Config
-from digest.render import packaged_templates
 from digest.web import actions
 from digest.web.common import Web, web_env
 from digest.web.security import SecurityHeaders

@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from digest.clock import utcnow
+from digest.compose.render import packaged_templates, safe_url
 from digest.config import Config
-from digest.render import packaged_templates, safe_url
 from digest.storage.db import session_scope
 from digest.storage.models import Subscriber
 from digest.tokens import Purpose, TokenError, read_token, secret_key

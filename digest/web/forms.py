@@ -9,9 +9,9 @@ from zoneinfo import available_timezones
 
 from pydantic import ValidationError
 
+from digest.compose.schedule import WEEKDAYS
 from digest.config import SubscriberConfig
 from digest.config.messages import field_path
-from digest.schedule import WEEKDAYS
 
 CATEGORIES = (
     "cs.AI", "cs.CL", "cs.CV", "cs.LG", "cs.IR", "cs.RO", "cs.NE", "cs.CR", "cs.SE", "cs.DB",

@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from digest.clock import utcnow
-from digest.schedule import due_date
+from digest.compose.schedule import due_date
 from digest.sources import hf_daily
 from digest.storage.db import session_scope
 from digest.storage.models import Outbox, Subscriber

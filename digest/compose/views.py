@@ -1,17 +1,72 @@
-"""Turn stored papers and picks into what the email template shows."""
+"""What the digest templates show (DigestView, PaperView), filled from stored papers and picks."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date
 
 from digest.config import Config
 from digest.rank import Interest, Pick
-from digest.render import DigestView, PaperView
 from digest.storage.models import Paper, Subscriber
 from digest.text import cut, first_sentences, latex_to_text, one_line
 
 MAX_AUTHORS_SHOWN = 3
+
+
+MAX_SUBJECT_TITLE = 60
+
+
+@dataclass
+class PaperView:
+    """One paper as the email shows it."""
+
+    title: str
+    url: str
+    authors: str
+    categories: str
+    tldr: str
+    why: str = ""
+    pdf_url: str = ""
+    hf_url: str = ""
+    code_url: str = ""
+    upvotes: int | None = None
+
+
+@dataclass
+class DigestView:
+    """Everything a digest template needs."""
+
+    day: date
+    recipient: str
+    name: str | None
+    papers: list[PaperView]
+    trending: list[PaperView] = field(default_factory=list)
+    manage_url: str = ""
+    unsubscribe_url: str = ""
+    interests: str = ""
+
+    @property
+    def date_label(self) -> str:
+        """'Fri 27 Nov 2026'."""
+        return self.day.strftime("%a %d %b %Y")
+
+    @property
+    def subject(self) -> str:
+        """Date, count and the top paper's title, shortened; one line."""
+        if not self.papers:
+            return one_line(f"Paper digest · {self.day:%d %b} · nothing new for you today")
+        count = f"{len(self.papers)} paper{'s' if len(self.papers) != 1 else ''}"
+        top = cut(self.papers[0].title, MAX_SUBJECT_TITLE)
+        return one_line(f"Paper digest · {self.day:%d %b} · {count} · {top}", 200)
+
+    @property
+    def preheader(self) -> str:
+        """The preview line inboxes show after the subject."""
+        if not self.papers:
+            return "Nothing matched your interests today."
+        rest = [p.title for p in self.papers[1:3]]
+        return cut("Also: " + " · ".join(rest), 140) if rest else cut(self.papers[0].tldr, 140)
 
 
 def short_authors(authors: Sequence[str]) -> str:

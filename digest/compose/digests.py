@@ -1,4 +1,4 @@
-"""Compose: pick each due subscriber's papers, render, and queue one outbox row per local date."""
+"""Compose due digests: pick each subscriber's papers, render, queue one outbox row per local date."""
 
 from __future__ import annotations
 
@@ -6,35 +6,27 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from digest.clock import utcnow
+from digest.compose.message import Envelope, build_message, new_message_id, unsubscribe_mailto
+from digest.compose.render import Rendered, renderer_for
+from digest.compose.schedule import due_date
+from digest.compose.select import FIRST_WINDOW, Selection, select_papers
+from digest.compose.views import DigestView, digest_view, why_line
 from digest.config import Config
-from digest.digest_view import digest_view, why_line
 from digest.rank import Interest, Pick
-from digest.rank.stored import Ranked, interest_of, rank_configured
-from digest.render import (
-    DigestView,
-    Envelope,
-    Rendered,
-    build_message,
-    new_message_id,
-    renderer_for,
-)
-from digest.schedule import due_date
 from digest.storage.db import session_scope
 from digest.storage.models import Outbox, OutboxPaper, Paper, Subscriber
 from digest.storage.outbox import already_sent, composed_pairs, last_digest_at, save_digest
-from digest.storage.papers import papers_first_seen
 from digest.storage.subscribers import active_subscribers, find_subscriber, sync_subscribers
-from digest.tokens import make_token, secret_key
+from digest.tokens import make_token
 
 log = logging.getLogger(__name__)
-FIRST_WINDOW = timedelta(days=1)
 COMPOSE_CHUNK = 1000  # subscribers ranked together; a stop request is honoured between chunks
 
 
@@ -84,28 +76,6 @@ def compose_due(engine: Engine, config: Config, now: datetime | None = None, *,
             results += _compose_group(engine, config, members[first:first + COMPOSE_CHUNK],
                                       start, sent, now, dry_run)
     return results
-
-
-@dataclass
-class Selection:
-    """What a group of subscribers' digests are made from: the window's papers and the picks."""
-
-    papers: dict[str, Paper]
-    interests: list[Interest]
-    ranked: Ranked
-    key: str
-
-
-def select_papers(session: Session, config: Config, subscribers: Sequence[Subscriber],
-                  since: datetime, now: datetime, sent: dict[int, set[str]]) -> Selection:
-    """Rank the papers first seen in [since, now) for these subscribers, never repeating one."""
-    papers = papers_first_seen(session, since, now)
-    interests = [interest_of(s) for s in subscribers]
-    ranked = rank_configured(session, config, papers, interests,
-                             already_sent={s.email: sent.get(s.id or 0, set())
-                                           for s in subscribers})
-    return Selection({p.canonical_id: p for p in papers}, interests, ranked,
-                     secret_key(session, config.delivery.secret_key_env))
 
 
 def _compose_group(engine: Engine, config: Config, members: Sequence[tuple[Subscriber, date]],
@@ -173,7 +143,3 @@ def preview_digest(engine: Engine, config: Config, email: str,
                          selection.ranked.liked_titles, selection.key)[1]
 
 
-def unsubscribe_mailto(config: Config, sub: Subscriber) -> str:
-    """The mailto: form of List-Unsubscribe."""
-    address = config.delivery.unsubscribe_mailto or f"unsubscribe@{config.delivery.list_domain}"
-    return f"mailto:{address}?subject=unsubscribe%20{sub.id}"
