@@ -25,7 +25,7 @@ import yaml
 from digest.clock import utcnow
 from digest.compose.digests import compose_due
 from digest.config import load_config
-from digest.deliver import deliver_queue
+from digest.deliver.outbox import deliver_queue
 from digest.sources import jsonl
 from digest.storage.db import open_database, session_scope
 from digest.storage.models import Outbox

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from digest.clock import utcnow
 from digest.compose.digests import compose_due
 from digest.config import Config, load_config
-from digest.deliver import deliver_queue, requeue_in_flight
+from digest.deliver.outbox import deliver_queue, requeue_in_flight
 from digest.errors import ConfigError
 from digest.ingest.poll import poll_sources
 from digest.storage.db import open_database

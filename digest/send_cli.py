@@ -15,7 +15,7 @@ from digest.clock import utcnow
 from digest.compose.digests import compose_due, preview_digest
 from digest.compose.schedule import next_send_time
 from digest.config import load_config
-from digest.deliver import deliver_queue
+from digest.deliver.outbox import deliver_queue
 from digest.errors import DigestError, UnknownSubscriberError
 from digest.storage.db import open_database, session_scope
 from digest.storage.feeds import all_feeds

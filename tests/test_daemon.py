@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from digest.compose.digests import compose_due
 from digest.config import load_config
-from digest.deliver import deliver_queue
+from digest.deliver.outbox import deliver_queue
 from digest.storage.db import open_database
 from digest.storage.models import Outbox
 from tests.conftest import POSTGRES_URL, read_data

@@ -332,3 +332,25 @@ def test_templates_dir_overrides_the_shipped_templates(tmp_path: Path) -> None:
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert text.startswith("Lab digest for ada@example.org: 5 papers")
     assert "For you" in msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+
+
+async def test_server_gone_mid_batch_keeps_the_rest_queued_uncounted(tmp_path: Path) -> None:
+    from digest.deliver.memory import MemoryMailer
+    from digest.deliver.outbox import deliver_queue
+    from digest.errors import DeliveryError
+
+    db = f"sqlite:///{tmp_path}/d.db"
+    store_fresh_papers(db)
+    config = load_config(make_config(tmp_path, db, SUBS))
+    engine = open_database(config.database)
+    assert [c.status for c in compose_due(engine, config, force=True)] == ["queued"] * 3
+    gone = DeliveryError("connection lost", temporary=True, down=True)
+    mailer = MemoryMailer(refuse=lambda to: gone if to == "bob@example.org" else None)
+    report = await deliver_queue(engine, config, mailer)
+    assert report.server_down and report.sent == 1 and report.failed == 0
+    assert [m.recipient for m in mailer.sent] == ["ada@example.org"]
+    assert mailer.sent[0].message.startswith(b"From: ") and b"List-Unsubscribe-Post" in mailer.sent[0].message
+    rows = {r.recipient: r for r in outbox(db)}
+    assert rows["ada@example.org"].status == "sent"
+    assert [(rows[a].status, rows[a].attempts) for a in ("bob@example.org", "eve@example.org")] \
+        == [("queued", 0), ("queued", 0)]

@@ -9,7 +9,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
 from digest.config import Config
-from digest.deliver import make_mailer
+from digest.deliver.mailer import make_mailer
 from digest.errors import DigestError
 
 log = logging.getLogger(__name__)

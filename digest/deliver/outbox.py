@@ -16,8 +16,8 @@ from sqlmodel import Session
 
 from digest.clock import utcnow
 from digest.config import Config
+from digest.deliver.mailer import Mailer, make_mailer
 from digest.errors import DeliveryError
-from digest.mailer import FileMailer, Mailer, SmtpMailer
 from digest.storage.db import session_scope
 from digest.storage.models import Outbox, Subscriber
 from digest.storage.outbox import claim_outbox, mark_sent, requeue_sending
@@ -36,13 +36,6 @@ class DeliveryReport:
     failed: int = 0
     errors: list[str] = field(default_factory=list)
     server_down: bool = False
-
-
-def make_mailer(config: Config) -> Mailer:
-    """The configured transport."""
-    if config.delivery.transport == "smtp":
-        return SmtpMailer(config.delivery.smtp)
-    return FileMailer(config.delivery.outbox_dir)
 
 
 async def deliver_queue(engine: Engine, config: Config, mailer: Mailer | None = None,
