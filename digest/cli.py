@@ -124,8 +124,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon (or one cycle)."""
     from pathlib import Path
 
-    from digest.daemon import Daemon
-    from digest.logs import setup_logging
+    from digest.daemon.logs import setup_logging
+    from digest.daemon.run import Daemon
 
     setup_logging(json_lines=args.log_json,
                   level=logging.DEBUG if args.verbose else logging.INFO)

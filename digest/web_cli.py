@@ -48,7 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the web app with uvicorn."""
     import uvicorn
 
-    from digest.logs import setup_logging
+    from digest.daemon.logs import setup_logging
 
     setup_logging()
     config = load_config(args.config)
@@ -60,7 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def serve_app(config: Config, engine: Engine) -> Starlette:
     """The app `digest serve` runs: the web pages, and /healthz without a scheduler."""
-    from digest.health import health_endpoint
+    from digest.daemon.health import health_endpoint
     from digest.web.app import build_web_app
 
     return build_web_app(config, engine, health_endpoint(engine))

@@ -25,7 +25,7 @@ from digest.web.security import SecurityHeaders
 def build_web_app(config: Config, engine: Engine,
                   health: Callable[[Request], Awaitable[Response]],
                   clock: Callable[[], datetime] = utcnow) -> Starlette:
-    """The Starlette app; `health` (digest.health.health_endpoint) answers /healthz."""
+    """The Starlette app; `health` (digest.daemon.health.health_endpoint) answers /healthz."""
     web = Web(config, engine, web_env(config.delivery.templates_dir), clock=clock)
     routes: list[BaseRoute] = [
         Route("/healthz", health),

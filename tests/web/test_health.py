@@ -1,4 +1,4 @@
-"""One /healthz, from digest/health.py, in the `digest serve` app and in the daemon's app."""
+"""One /healthz, from digest/daemon/health.py, in the `digest serve` app and in the daemon's app."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from starlette.applications import Starlette
 
-from digest.daemon import Daemon
-from digest.health import build_app
+from digest.daemon.health import build_app
+from digest.daemon.run import Daemon
 from tests.web.conftest import Site
 
 KEYS = {"status", "scheduler", "queue", "failing_feeds"}

@@ -18,7 +18,7 @@ from digest.storage.feeds import failing_feed_count
 from digest.storage.outbox import queue_counts
 
 if TYPE_CHECKING:
-    from digest.daemon import Daemon
+    from digest.daemon.run import Daemon
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 

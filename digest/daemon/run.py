@@ -23,7 +23,7 @@ from digest.ingest.poll import poll_sources
 from digest.storage.db import open_database
 from digest.storage.lock import DaemonLock
 
-log = logging.getLogger("digest.daemon")
+log = logging.getLogger("digest.daemon.run")
 LEADER_RETRY_SECONDS = 2.0
 POLL_CHECK_SECONDS = 30.0  # how often the daemon asks which feeds are due (feeds.next_check_at)
 
@@ -170,7 +170,7 @@ class Daemon:
         port = self.config.daemon.http_port
         if port is None:
             return None
-        from digest.health import build_app, quiet_server
+        from digest.daemon.health import build_app, quiet_server
         server = quiet_server(build_app(self), self.config.daemon.http_host, port)
         self._http_task = asyncio.get_running_loop().create_task(server.serve())
         for _ in range(100):  # listening before we say we started
