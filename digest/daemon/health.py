@@ -18,6 +18,7 @@ from digest.storage.feeds import failing_feed_count
 from digest.storage.outbox import queue_counts
 
 if TYPE_CHECKING:
+    from digest.config import Config
     from digest.daemon.run import Daemon
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -64,6 +65,13 @@ def build_app(daemon: Daemon) -> Starlette:
         from digest.web.app import build_web_app
         return build_web_app(daemon.config, daemon.engine, health)
     return Starlette(routes=[Route("/healthz", health)])
+
+
+def serve_app(config: Config, engine: Engine) -> Starlette:
+    """The app `digest serve` runs: the web pages, and /healthz without a scheduler."""
+    from digest.web.app import build_web_app
+
+    return build_web_app(config, engine, health_endpoint(engine))
 
 
 class _DaemonServer(uvicorn.Server):

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from digest.clock import utcnow
 from digest.storage.models import Subscriber
+from digest.storage.outbox import cancel_queued
 
 if TYPE_CHECKING:
     from digest.config import SubscriberConfig
@@ -71,3 +72,13 @@ def active_subscribers(session: Session, only: str | None = None) -> list[Subscr
 def all_subscribers(session: Session) -> list[Subscriber]:
     """Every subscriber, by address."""
     return list(session.exec(select(Subscriber).order_by(col(Subscriber.email))).all())
+
+
+def remove_subscriber(session: Session, email: str) -> Subscriber | None:
+    """Delete one subscriber and cancel their unsent digests; None when nobody has `email`."""
+    target = find_subscriber(session, email)
+    if target is None:
+        return None
+    cancel_queued(session, target.id or 0)
+    session.delete(target)
+    return target

@@ -15,8 +15,8 @@ from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
 from digest.config import Config, load_config
+from digest.daemon.health import serve_app
 from digest.storage.db import open_database
-from digest.web_cli import serve_app
 
 
 @dataclass

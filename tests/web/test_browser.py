@@ -20,8 +20,8 @@ import uvicorn
 import yaml
 
 from digest.config import load_config
+from digest.daemon.health import serve_app
 from digest.storage.db import open_database
-from digest.web_cli import serve_app
 from tests.smtpsink import SmtpServer, free_port
 
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"

@@ -11,44 +11,35 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from digest.cli.common import Subparsers, add_command, open_config
 from digest.clock import utcnow
 from digest.compose.digests import compose_due, preview_digest
 from digest.compose.schedule import next_send_time
-from digest.config import load_config
 from digest.deliver.outbox import deliver_queue
 from digest.errors import DigestError, UnknownSubscriberError
-from digest.storage.db import open_database, session_scope
+from digest.storage.db import session_scope
 from digest.storage.feeds import all_feeds
 from digest.storage.outbox import queue_counts
 from digest.storage.subscribers import all_subscribers
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:
+def add_parsers(sub: Subparsers) -> None:
     """Register preview, send and status."""
-    p = sub.add_parser("preview", help="render a subscriber's digest without sending it")
-    p.add_argument("-c", "--config", required=True)
+    p = add_command(sub, "preview", "render a subscriber's digest without sending it", cmd_preview)
     p.add_argument("--subscriber", required=True)
     p.add_argument("--date", type=datetime.fromisoformat, help="pretend it is this date (UTC)")
     p.add_argument("--out", type=Path, help="write the HTML part to this file")
     p.add_argument("--text", action="store_true", help="print the plain-text part")
-    p.set_defaults(handler=cmd_preview)
-
-    s = sub.add_parser("send", help="compose due digests and deliver the queue")
-    s.add_argument("-c", "--config", required=True)
+    s = add_command(sub, "send", "compose due digests and deliver the queue", cmd_send)
     s.add_argument("--subscriber", help="only this subscriber")
     s.add_argument("--dry-run", action="store_true", help="compose and render, record nothing")
     s.add_argument("--force", action="store_true", help="every active subscriber, due or not")
-    s.set_defaults(handler=cmd_send)
-
-    st = sub.add_parser("status", help="queue counts, subscribers and feeds")
-    st.add_argument("-c", "--config", required=True)
-    st.set_defaults(handler=cmd_status)
+    add_command(sub, "status", "queue counts, subscribers and feeds", cmd_status)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
     """Render one digest; print its text or write its HTML."""
-    config = load_config(args.config)
-    engine = open_database(config.database)
+    config, engine = open_config(args)
     when = args.date.astimezone() if args.date else None
     rendered = preview_digest(engine, config, args.subscriber, when)
     if rendered is None:
@@ -65,8 +56,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def cmd_send(args: argparse.Namespace) -> int:
     """Compose what is due, then deliver the queue; non-zero when the server is unreachable."""
-    config = load_config(args.config)
-    engine = open_database(config.database)
+    config, engine = open_config(args)
     composed = compose_due(engine, config, force=args.force, only=args.subscriber,
                            dry_run=args.dry_run)
     for c in composed:
@@ -87,8 +77,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Queue counts, paused subscribers, next send times, feed health."""
-    config = load_config(args.config)
-    engine = open_database(config.database)
+    _, engine = open_config(args)
     now = utcnow()
     console = Console(width=140)
     with session_scope(engine) as session:

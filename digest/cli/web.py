@@ -1,0 +1,81 @@
+"""`digest serve` and `digest subscribers list|export|remove`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import Engine
+
+from digest.cli.common import Subparsers, add_command, open_config
+from digest.errors import UnknownSubscriberError
+from digest.storage.db import session_scope
+from digest.storage.subscribers import all_subscribers, remove_subscriber
+
+
+def add_parsers(sub: Subparsers) -> None:
+    """Register serve and subscribers."""
+    serve = add_command(sub, "serve", "the subscription web app (subscribe/confirm/manage)",
+                        cmd_serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    subs = add_command(sub, "subscribers", "list, export or remove subscribers", None, config=False)
+    actions = subs.add_subparsers(dest="action", required=True)
+    add_command(actions, "list", "a table of every subscriber", cmd_subscribers)
+    add_command(actions, "export", "every subscriber as JSON lines", cmd_subscribers)
+    remove = add_command(actions, "remove", "delete one subscriber (and cancel their queued "
+                                            "digests)", cmd_subscribers)
+    remove.add_argument("email", help="the subscriber's address")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the web app with uvicorn."""
+    import uvicorn
+
+    from digest.daemon.health import serve_app
+    from digest.daemon.logs import setup_logging
+
+    setup_logging()
+    config, engine = open_config(args)
+    uvicorn.run(serve_app(config, engine), host=args.host, port=args.port,
+                log_level="info", proxy_headers=config.web.trust_proxy_headers)
+    return 0
+
+
+def cmd_subscribers(args: argparse.Namespace) -> int:
+    """list: a table; export: JSON lines; remove: delete one (and cancel its queue)."""
+    _, engine = open_config(args)
+    if args.action == "remove":
+        return _remove(engine, args.email)
+    with session_scope(engine) as session:
+        rows = all_subscribers(session)
+    if args.action == "export":
+        for r in rows:
+            print(json.dumps({"email": r.email, "name": r.name, "status": r.status,
+                              "origin": r.origin, "timezone": r.timezone, "send_at": r.send_at,
+                              "cadence": r.cadence, "weekly_day": r.weekly_day,
+                              **r.interests}, ensure_ascii=False))
+        return 0
+    table = Table(title=f"{len(rows)} subscriber(s)")
+    for column in ("email", "status", "origin", "time zone", "send at", "last digest"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r.email, r.status, r.origin, r.timezone, r.send_at,
+                      str(r.last_digest_date or "-"))
+    Console(width=140).print(table)
+    return 0
+
+
+def _remove(engine: Engine, email: str) -> int:
+    with session_scope(engine) as session:
+        target = remove_subscriber(session, email)
+    if target is None:
+        raise UnknownSubscriberError(f"no subscriber {email!r}", "see `digest subscribers list`")
+    if target.origin == "config":
+        print(f"note: {target.email} is listed in the config file; remove it there too, "
+              "or it comes back on the next run", file=sys.stderr)
+    print(f"removed {target.email}")
+    return 0
