@@ -19,6 +19,7 @@ from digest.deliver.outbox import deliver_queue
 from digest.errors import DigestError, UnknownSubscriberError
 from digest.storage.db import session_scope
 from digest.storage.feeds import all_feeds
+from digest.storage.models import OutboxStatus, SubscriberStatus
 from digest.storage.outbox import queue_counts
 from digest.storage.subscribers import all_subscribers
 
@@ -85,14 +86,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         subs = all_subscribers(session)
         feeds = all_feeds(session)
     console.print("queue: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in
-                                        ("queued", "sending", "sent", "failed", "cancelled")))
+                                        OutboxStatus))
     table = Table(title="subscribers")
     for column in ("email", "status", "next send (local)", "last digest", "failures"):
         table.add_column(column)
     for s in subs:
-        nxt = next_send_time(s, now).strftime("%Y-%m-%d %H:%M %Z") if s.status == "active" else "-"
+        active = s.status == SubscriberStatus.ACTIVE
+        nxt = next_send_time(s, now).strftime("%Y-%m-%d %H:%M %Z") if active else "-"
         table.add_row(s.email, s.status, nxt, str(s.last_digest_date or "-"), str(s.failure_streak),
-                      style="yellow" if s.status == "paused" else None)
+                      style="yellow" if s.status == SubscriberStatus.PAUSED else None)
     console.print(table)
     feed_table = Table(title="feeds")
     for column in ("feed", "last poll", "status", "next check", "error streak", "last error"):

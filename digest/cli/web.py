@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from digest.cli.common import Subparsers, add_command, open_config
 from digest.errors import UnknownSubscriberError
 from digest.storage.db import session_scope
+from digest.storage.models import Origin
 from digest.storage.subscribers import all_subscribers, remove_subscriber
 
 
@@ -74,7 +75,7 @@ def _remove(engine: Engine, email: str) -> int:
         target = remove_subscriber(session, email)
     if target is None:
         raise UnknownSubscriberError(f"no subscriber {email!r}", "see `digest subscribers list`")
-    if target.origin == "config":
+    if target.origin == Origin.CONFIG:
         print(f"note: {target.email} is listed in the config file; remove it there too, "
               "or it comes back on the next run", file=sys.stderr)
     print(f"removed {target.email}")

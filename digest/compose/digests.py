@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -21,7 +22,7 @@ from digest.compose.views import DigestView, digest_view, why_line
 from digest.config import Config
 from digest.rank import Interest, Pick
 from digest.storage.db import session_scope
-from digest.storage.models import Outbox, OutboxPaper, Paper, Subscriber
+from digest.storage.models import DigestKind, Outbox, OutboxPaper, Paper, Subscriber
 from digest.storage.outbox import already_sent, composed_pairs, last_digest_at, save_digest
 from digest.storage.subscribers import active_subscribers, find_subscriber, sync_subscribers
 from digest.tokens import make_token
@@ -30,13 +31,22 @@ log = logging.getLogger(__name__)
 COMPOSE_CHUNK = 1000  # subscribers ranked together; a stop request is honoured between chunks
 
 
+class ComposeStatus(StrEnum):
+    """What composing did for one subscriber."""
+
+    QUEUED = "queued"        # a new outbox row
+    EMPTY = "empty"          # nothing relevant today (empty_digest: skip)
+    EXISTS = "exists"        # that date's digest was composed already
+    DRY_RUN = "dry-run"      # rendered, not recorded
+
+
 @dataclass
 class Composed:
     """What composing did for one subscriber."""
 
     email: str
     digest_date: date
-    status: str            # queued | empty | exists | dry-run
+    status: ComposeStatus
     papers: int = 0
     subject: str = ""
 
@@ -91,17 +101,18 @@ def _compose_one(engine: Engine, config: Config, sub: Subscriber, day: date, int
                  selection: Selection, now: datetime, dry_run: bool) -> Composed:
     chosen = selection.ranked.picks[sub.email]
     if not chosen and config.delivery.empty_digest == "skip":
-        return Composed(sub.email, day, "empty")
+        return Composed(sub.email, day, ComposeStatus.EMPTY)
     papers = selection.papers
     view, rendered, whys = render_digest(config, sub, day, interest, chosen, papers,
                                          selection.ranked.liked_titles, selection.key)
     if dry_run:
-        return Composed(sub.email, day, "dry-run", len(chosen), rendered.subject)
+        return Composed(sub.email, day, ComposeStatus.DRY_RUN, len(chosen), rendered.subject)
     envelope = Envelope(config.delivery.from_, sub.email, sub.name,
                         new_message_id(config.delivery.list_domain), now,
                         f"Paper Digest <digest.{config.delivery.list_domain}>",
                         view.unsubscribe_url, unsubscribe_mailto(config, sub))
-    row = Outbox(subscriber_id=sub.id or 0, digest_date=day, kind="digest" if chosen else "empty",
+    row = Outbox(subscriber_id=sub.id or 0, digest_date=day,
+                 kind=DigestKind.DIGEST if chosen else DigestKind.EMPTY,
                  message_id=envelope.message_id, recipient=sub.email, subject=rendered.subject,
                  message=build_message(rendered, envelope), paper_count=len(chosen),
                  created_at=now)
@@ -110,8 +121,8 @@ def _compose_one(engine: Engine, config: Config, sub: Subscriber, day: date, int
                           why=why, reasons=[r.as_json() for r in pick.reasons])
               for position, (pick, why) in enumerate(zip(chosen, whys, strict=True))]
     if not save_digest(engine, row, placed):
-        return Composed(sub.email, day, "exists")
-    return Composed(sub.email, day, "queued", len(chosen), row.subject)
+        return Composed(sub.email, day, ComposeStatus.EXISTS)
+    return Composed(sub.email, day, ComposeStatus.QUEUED, len(chosen), row.subject)
 
 
 def render_digest(config: Config, sub: Subscriber, day: date, interest: Interest,

@@ -6,7 +6,6 @@ import re
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import (
     EmailStr,
@@ -112,11 +111,6 @@ class SubscriberConfig(StrictModel):
                 raise ValueError(f"{item!r} is not an arXiv id; use e.g. '2306.15626'")
             out.append(found[0])
         return out
-
-    @property
-    def zone(self) -> ZoneInfo:
-        """The subscriber's time zone object."""
-        return ZoneInfo(self.timezone)
 
 
 class FetchConfig(StrictModel):

@@ -19,7 +19,7 @@ from digest.config import Config
 from digest.deliver.mailer import Mailer, make_mailer
 from digest.errors import DeliveryError
 from digest.storage.db import session_scope
-from digest.storage.models import Outbox, Subscriber
+from digest.storage.models import Outbox, OutboxStatus, Subscriber, SubscriberStatus
 from digest.storage.outbox import claim_outbox, mark_sent, requeue_sending
 from digest.text import one_line
 
@@ -148,20 +148,20 @@ def _record(session: Session, config: Config, row: Outbox, error: DeliveryError,
     if stored is None or subscriber is None:
         return
     if error.down:  # not this message's fault: retry on the next run, attempts not counted
-        stored.status, stored.claimed_at = "queued", None
+        stored.status, stored.claimed_at = OutboxStatus.QUEUED, None
         stored.last_error = one_line(str(error), 500)
         report.retry += 1
     elif error.temporary and stored.attempts + 1 < config.delivery.max_attempts:
-        stored.status, stored.attempts = "queued", stored.attempts + 1
+        stored.status, stored.attempts = OutboxStatus.QUEUED, stored.attempts + 1
         delay = config.delivery.retry_minutes * 2 ** min(stored.attempts - 1, 6)
         stored.next_attempt_at = now + timedelta(minutes=delay)
         stored.last_error = one_line(str(error), 500)
         report.retry += 1
     else:
-        stored.status, stored.last_error = "failed", one_line(str(error), 500)
+        stored.status, stored.last_error = OutboxStatus.FAILED, one_line(str(error), 500)
         subscriber.failure_streak += 1
         if subscriber.failure_streak >= config.delivery.pause_after_failures:
-            subscriber.status = "paused"
+            subscriber.status = SubscriberStatus.PAUSED
             log.warning("paused %s after %d failed deliveries", subscriber.email,
                         subscriber.failure_streak)
         report.failed += 1

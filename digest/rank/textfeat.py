@@ -90,11 +90,6 @@ class DocTerms:
     counts: Counter[str]
     length: float
 
-    @property
-    def terms(self) -> set[str]:
-        """The distinct terms of the document."""
-        return set(self.counts)
-
 
 def doc_terms(title: str, abstract: str, wanted_phrases: frozenset[str]) -> DocTerms:
     """Count content terms and wanted phrases; title terms count double."""

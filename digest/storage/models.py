@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -20,6 +21,39 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from digest.clock import utcnow
+
+
+class OutboxStatus(StrEnum):
+    """Where a composed digest stands; `sending` means claimed by a deliverer."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class DigestKind(StrEnum):
+    """A digest with papers, or the short note sent on an empty day (`empty_digest: note`)."""
+
+    DIGEST = "digest"
+    EMPTY = "empty"
+
+
+class SubscriberStatus(StrEnum):
+    """`pending` until the web double opt-in is confirmed; only `active` subscribers get mail."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    PENDING = "pending"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class Origin(StrEnum):
+    """Where a subscriber was declared: the config file (synced in) or the web form."""
+
+    CONFIG = "config"
+    WEB = "web"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -111,8 +145,8 @@ class Subscriber(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, unique=True, index=True)
     name: str | None = Field(default=None, max_length=100)
-    origin: str = Field(default="config", max_length=10)
-    status: str = Field(default="active", max_length=20)
+    origin: str = Field(default=Origin.CONFIG, max_length=10)
+    status: str = Field(default=SubscriberStatus.ACTIVE, max_length=20)
     timezone: str = Field(default="UTC", max_length=64)
     send_at: str = Field(default="07:00", max_length=5)
     cadence: str = Field(default="daily", max_length=10)
@@ -139,8 +173,8 @@ class Outbox(SQLModel, table=True):
                                                                     ondelete="CASCADE"),
                                                 nullable=False, index=True))
     digest_date: date
-    kind: str = Field(default="digest", max_length=10)
-    status: str = Field(default="queued", max_length=10, index=True)
+    kind: str = Field(default=DigestKind.DIGEST, max_length=10)
+    status: str = Field(default=OutboxStatus.QUEUED, max_length=10, index=True)
     message_id: str = Field(max_length=250, unique=True)
     recipient: str = Field(max_length=320)
     subject: str = Field(sa_type=Text)

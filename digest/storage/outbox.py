@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from digest.storage.db import rows_in, session_scope
-from digest.storage.models import Outbox, OutboxPaper, Paper, Subscriber
+from digest.storage.models import Outbox, OutboxPaper, OutboxStatus, Paper, Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -64,22 +64,22 @@ def claim_outbox(session: Session, now: datetime, limit: int, stale_after: float
     """Mark up to `limit` due rows 'sending' and return them (SKIP LOCKED on PostgreSQL)."""
     stale = now - timedelta(seconds=stale_after)
     stmt = (select(Outbox)
-            .where(or_(col(Outbox.status) == "queued",
-                       (col(Outbox.status) == "sending") & (col(Outbox.claimed_at) < stale)))
+            .where(or_(col(Outbox.status) == OutboxStatus.QUEUED,
+                       (col(Outbox.status) == OutboxStatus.SENDING) & (col(Outbox.claimed_at) < stale)))
             .where(or_(col(Outbox.next_attempt_at).is_(None), col(Outbox.next_attempt_at) <= now))
             .order_by(col(Outbox.id)).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     rows = list(session.exec(stmt).all())
     for row in rows:
-        row.status, row.claimed_at = "sending", now
+        row.status, row.claimed_at = OutboxStatus.SENDING, now
         session.add(row)
     session.flush()
     return rows
 
 
 _MARK_SENT = (update(Outbox).where(col(Outbox.id) == bindparam("row_id"))
-              .values(status="sent", sent_at=bindparam("sent_at"), last_error=None))
+              .values(status=OutboxStatus.SENT, sent_at=bindparam("sent_at"), last_error=None))
 _SUBSCRIBER_OK = (update(Subscriber).where(col(Subscriber.id) == bindparam("sub_id"))
                   .values(failure_streak=0, last_digest_date=case(
                       (col(Subscriber.last_digest_date) > bindparam("day"),
@@ -97,19 +97,19 @@ def mark_sent(engine: Engine, rows: Sequence[Outbox], now: datetime) -> None:
 
 def requeue_sending(engine: Engine, ids: Sequence[int | None] | None = None) -> int:
     """Put 'sending' rows (these ids, or all) back in the queue; returns how many."""
-    stmt = update(Outbox).where(col(Outbox.status) == "sending")
+    stmt = update(Outbox).where(col(Outbox.status) == OutboxStatus.SENDING)
     if ids is not None:
         stmt = stmt.where(col(Outbox.id).in_(list(ids)))
     with session_scope(engine) as session:
-        result = session.execute(stmt.values(status="queued", claimed_at=None))
+        result = session.execute(stmt.values(status=OutboxStatus.QUEUED, claimed_at=None))
         return int(getattr(result, "rowcount", 0) or 0)
 
 
 def cancel_queued(session: Session, subscriber_id: int) -> int:
     """Cancel a subscriber's unsent digests (unsubscribe stops queued ones too)."""
     result = session.execute(update(Outbox).where(col(Outbox.subscriber_id) == subscriber_id)
-                             .where(col(Outbox.status).in_(["queued", "sending"]))
-                             .values(status="cancelled"))
+                             .where(col(Outbox.status).in_([OutboxStatus.QUEUED, OutboxStatus.SENDING]))
+                             .values(status=OutboxStatus.CANCELLED))
     return int(getattr(result, "rowcount", 0) or 0)
 
 

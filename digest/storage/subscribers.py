@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, col, select
 
 from digest.clock import utcnow
-from digest.storage.models import Subscriber
+from digest.storage.models import Origin, Subscriber, SubscriberStatus
 from digest.storage.outbox import cancel_queued
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def sync_subscribers(session: Session, configured: Sequence[SubscriberConfig]) -
                                              .where(col(Subscriber.email).in_(list(wanted))))}
     out = []
     for email, cfg in wanted.items():
-        row = rows.get(email) or Subscriber(email=email, origin="config",
+        row = rows.get(email) or Subscriber(email=email, origin=Origin.CONFIG,
                                             token_nonce=secrets.token_hex(8))
         fields = {"name": cfg.name, "timezone": cfg.timezone, "cadence": cfg.cadence,
                   "weekly_day": cfg.weekly_day, "send_at": cfg.send_at.strftime("%H:%M"),
@@ -55,7 +55,7 @@ def liking_subscribers(session: Session, emails: Sequence[str] | None = None) ->
     """Active subscribers (or these addresses, whatever their status) with liked papers."""
     stmt = select(Subscriber)
     if emails is None:
-        stmt = stmt.where(Subscriber.status == "active")
+        stmt = stmt.where(Subscriber.status == SubscriberStatus.ACTIVE)
     else:
         stmt = stmt.where(col(Subscriber.email).in_([e.strip().lower() for e in emails]))
     return [s for s in session.exec(stmt).all() if s.interests.get("liked")]
@@ -63,7 +63,7 @@ def liking_subscribers(session: Session, emails: Sequence[str] | None = None) ->
 
 def active_subscribers(session: Session, only: str | None = None) -> list[Subscriber]:
     """Active subscribers by id (just `only`, an address, when given)."""
-    stmt = select(Subscriber).where(Subscriber.status == "active")
+    stmt = select(Subscriber).where(Subscriber.status == SubscriberStatus.ACTIVE)
     if only:
         stmt = stmt.where(Subscriber.email == only.strip().lower())
     return list(session.exec(stmt.order_by(col(Subscriber.id))).all())

@@ -14,7 +14,7 @@ from digest.compose.views import PaperView, paper_view, why_line
 from digest.config import SubscriberConfig
 from digest.rank.stored import interest_of, rank_configured
 from digest.storage.db import session_scope
-from digest.storage.models import Subscriber
+from digest.storage.models import Origin, Subscriber, SubscriberStatus
 from digest.storage.outbox import cancel_queued
 from digest.storage.papers import papers_first_seen
 from digest.storage.subscribers import find_subscriber, interests_of
@@ -35,6 +35,7 @@ CHECK_INBOX = ("Check your inbox",
                "If this address can receive email, a message with a link is on its way. "
                "Nothing is sent to you until you confirm.")
 PREVIEW_LIMIT = 2000
+WAITING = (SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED)  # a form post may (re)start opt-in
 
 
 def bad_form(web: Web, request: Request) -> Response:
@@ -83,13 +84,13 @@ async def register(web: Web, wanted: SubscriberConfig) -> None:
     with session_scope(web.engine) as session:
         row = find_subscriber(session, email)
         if row is None:
-            row = Subscriber(email=email, origin="web", status="pending",
+            row = Subscriber(email=email, origin=Origin.WEB, status=SubscriberStatus.PENDING,
                              token_nonce=secrets.token_hex(8))
-        if row.status in ("pending", "unsubscribed") and row.origin == "web":
+        if row.status in WAITING and row.origin == Origin.WEB:
             apply_settings(row, wanted)
-        kind: Purpose = "confirm" if row.status in ("pending", "unsubscribed") else "manage"
-        if row.status == "unsubscribed":
-            row.status = "pending"
+        kind: Purpose = "confirm" if row.status in WAITING else "manage"
+        if row.status == SubscriberStatus.UNSUBSCRIBED:
+            row.status = SubscriberStatus.PENDING
         if not resend_due(row, web):
             session.add(row)
             return
@@ -135,7 +136,7 @@ async def confirm(web: Web, request: Request) -> Response:
     with session_scope(web.engine) as session:
         stored = session.get(Subscriber, row.id)
         assert stored is not None
-        stored.status, stored.confirmed_at = "active", web.clock()
+        stored.status, stored.confirmed_at = SubscriberStatus.ACTIVE, web.clock()
         stored.token_nonce = secrets.token_hex(8)  # the confirm link is single-use
         session.add(stored)
         session.flush()
@@ -165,7 +166,7 @@ async def manage_action(web: Web, request: Request, row: Subscriber, token: str,
     """Carry out one manage-page button."""
     action = form.get("action")
     if action == "save":
-        if row.origin == "config":
+        if row.origin == Origin.CONFIG:
             return manage_page(web, request, row, token, 400,
                                notice="These interests come from the operator's config file; "
                                       "ask them to change it.")
@@ -177,7 +178,7 @@ async def manage_action(web: Web, request: Request, row: Subscriber, token: str,
         update_subscriber(web, row, lambda s: apply_settings(s, wanted))
         return manage_page(web, request, reload(web, row), token, notice="Saved.")
     if action in ("pause", "resume"):
-        status = "paused" if action == "pause" else "active"
+        status = SubscriberStatus.PAUSED if action == "pause" else SubscriberStatus.ACTIVE
         update_subscriber(web, row, lambda s: setattr(s, "status", status))
         word = "paused" if action == "pause" else "on again"
         return manage_page(web, request, reload(web, row), token, notice=f"Your digest is {word}.")
@@ -239,7 +240,7 @@ async def unsubscribe(web: Web, request: Request) -> Response:
     with session_scope(web.engine) as session:
         stored = session.get(Subscriber, row.id)
         assert stored is not None
-        stored.status, stored.updated_at = "unsubscribed", web.clock()
+        stored.status, stored.updated_at = SubscriberStatus.UNSUBSCRIBED, web.clock()
         session.add(stored)
         cancel_queued(session, stored.id or 0)
     if one_click:
