@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check digest tests bench
 	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+## make test-fast: the same without the slow subprocess daemon tests (bare `pytest` does this too).
+test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

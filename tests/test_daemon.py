@@ -94,6 +94,7 @@ def rows(config: Path) -> list[Outbox]:
         return list(s.exec(select(Outbox)).all())
 
 
+@pytest.mark.slow
 def test_three_time_zones_each_get_one_digest_then_sigterm_exits_cleanly(
         tmp_path: Path, feed_server: FeedServer, smtp: SmtpServer) -> None:
     send_time = next_minute_after(25)
@@ -147,6 +148,7 @@ def test_second_daemon_refuses_and_sighup_with_bad_config_keeps_running(
         proc.kill()
 
 
+@pytest.mark.slow
 def test_kill_9_during_delivery_then_restart_sends_each_digest_once(
         tmp_path: Path, feed_server: FeedServer, smtp: SmtpServer) -> None:
     smtp.sink.delay = 0.01
