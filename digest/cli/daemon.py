@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from digest.cli.common import Subparsers, add_command
-from digest.config import load_config
+from digest.config import check_environment, load_config
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -28,5 +28,5 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     setup_logging(json_lines=args.log_json,
                   level=logging.DEBUG if args.verbose else logging.INFO)
-    load_config(args.config)  # a bad config exits 2 before anything starts
+    check_environment(load_config(args.config))  # a bad config exits 2 before anything starts
     return asyncio.run(Daemon(Path(args.config), once=args.once, force=args.force).run())

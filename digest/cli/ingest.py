@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from digest.cli.common import Subparsers, add_command, open_config
-from digest.config import load_config
+from digest.config import check_environment, load_config
 from digest.ingest.poll import PollReport, poll_sources
 from digest.storage.db import session_scope
 from digest.storage.papers import newest_papers
@@ -30,6 +30,7 @@ def add_parsers(sub: Subparsers) -> None:
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate the config; print a short summary."""
     config = load_config(args.config)
+    check_environment(config)
     print(f"{args.config}: OK")
     print(f"  database:    {config.database}")
     print(f"  sources:     {len(config.sources)} "

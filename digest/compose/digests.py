@@ -14,7 +14,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from digest.clock import utcnow
-from digest.compose.message import Envelope, build_message, new_message_id, unsubscribe_mailto
+from digest.compose.message import (
+    Envelope,
+    build_message,
+    mail_address,
+    new_message_id,
+    unsubscribe_mailto,
+)
 from digest.compose.render import Rendered, renderer_for
 from digest.compose.schedule import due_date
 from digest.compose.select import FIRST_WINDOW, Selection, select_papers
@@ -107,13 +113,13 @@ def _compose_one(engine: Engine, config: Config, sub: Subscriber, day: date, int
                                          selection.ranked.liked_titles, selection.key)
     if dry_run:
         return Composed(sub.email, day, ComposeStatus.DRY_RUN, len(chosen), rendered.subject)
-    envelope = Envelope(config.delivery.from_, sub.email, sub.name,
+    envelope = Envelope(config.delivery.from_, mail_address(sub.email), sub.name,
                         new_message_id(config.delivery.list_domain), now,
                         f"Paper Digest <digest.{config.delivery.list_domain}>",
                         view.unsubscribe_url, unsubscribe_mailto(config, sub))
     row = Outbox(subscriber_id=sub.id or 0, digest_date=day,
                  kind=DigestKind.DIGEST if chosen else DigestKind.EMPTY,
-                 message_id=envelope.message_id, recipient=sub.email, subject=rendered.subject,
+                 message_id=envelope.message_id, recipient=envelope.recipient, subject=rendered.subject,
                  message=build_message(rendered, envelope), paper_count=len(chosen),
                  created_at=now)
     placed = [OutboxPaper(outbox_id=0, subscriber_id=row.subscriber_id,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, formataddr, make_msgid
+from email.policy import SMTP, SMTPUTF8, Policy
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+
+import idna
 
 from digest.compose.render import Rendered
 from digest.config import Config
@@ -25,7 +27,36 @@ class Envelope:
     date: datetime
     list_id: str
     unsubscribe_url: str
-    unsubscribe_mailto: str
+    unsubscribe_mailto: str | None = None
+
+
+# Headers are never folded into RFC 2047 encoded-words: a receiver must find the literal
+# `<https://...>` of List-Unsubscribe in the raw bytes (RFC 8058). 998 is RFC 5322's line limit.
+ASCII_HEADERS = SMTP.clone(max_line_length=998)
+UTF8_HEADERS = SMTPUTF8.clone(max_line_length=998)
+
+
+def mail_address(address: str) -> str:
+    """The address as it goes on the wire: an internationalised domain in its IDNA (xn--) form,
+    so only a non-ASCII local part still needs SMTPUTF8 (RFC 6531)."""
+    local, _, domain = address.strip().rpartition("@")
+    if not local or domain.isascii():
+        return address.strip()
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        return address.strip()
+
+
+def needs_smtputf8(*addresses: str) -> bool:
+    """Whether any of these wire addresses can only travel with SMTPUTF8."""
+    return not all(a.isascii() for a in addresses)
+
+
+def header_policy(*addresses: str) -> Policy:
+    """Plain ASCII headers (non-ASCII names as encoded-words), or raw UTF-8 ones when an
+    address needs SMTPUTF8 anyway."""
+    return UTF8_HEADERS if needs_smtputf8(*addresses) else ASCII_HEADERS
 
 
 def new_message_id(domain: str) -> str:
@@ -35,14 +66,15 @@ def new_message_id(domain: str) -> str:
 
 def build_message(rendered: Rendered, env: Envelope) -> bytes:
     """A multipart/alternative message with list headers (RFC 2369, RFC 8058)."""
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=header_policy(env.recipient, parseaddr(env.sender)[1]))
     msg["From"] = env.sender
     msg["To"] = formataddr((one_line(env.recipient_name or "", 100), env.recipient))
     msg["Subject"] = one_line(rendered.subject, 250)
     msg["Date"] = format_datetime(env.date)
     msg["Message-ID"] = env.message_id
     msg["List-Id"] = env.list_id
-    msg["List-Unsubscribe"] = f"<{env.unsubscribe_url}>, <{env.unsubscribe_mailto}>"
+    targets = [env.unsubscribe_url] + ([env.unsubscribe_mailto] if env.unsubscribe_mailto else [])
+    msg["List-Unsubscribe"] = ", ".join(f"<{t}>" for t in targets)
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Auto-Submitted"] = "auto-generated"
     msg["Precedence"] = "list"
@@ -51,7 +83,8 @@ def build_message(rendered: Rendered, env: Envelope) -> bytes:
     return msg.as_bytes()
 
 
-def unsubscribe_mailto(config: Config, sub: Subscriber) -> str:
-    """The mailto: form of List-Unsubscribe."""
-    address = config.delivery.unsubscribe_mailto or f"unsubscribe@{config.delivery.list_domain}"
-    return f"mailto:{address}?subject=unsubscribe%20{sub.id}"
+def unsubscribe_mailto(config: Config, sub: Subscriber) -> str | None:
+    """The mailto: form of List-Unsubscribe, only when the operator names a mailbox that is
+    read (`delivery.unsubscribe_mailto`); otherwise only the one-click https link is offered."""
+    address = config.delivery.unsubscribe_mailto
+    return f"mailto:{address}?subject=unsubscribe%20{sub.id}" if address else None

@@ -1,7 +1,7 @@
 """The typed configuration: sections (model, delivery), loading, and plain error messages."""
 
 from digest.config.delivery import DeliveryConfig, SmtpConfig
-from digest.config.load import load_config
+from digest.config.load import check_environment, load_config
 from digest.config.model import (
     Config,
     DaemonConfig,
@@ -13,4 +13,4 @@ from digest.config.model import (
 )
 
 __all__ = ["Config", "DaemonConfig", "DeliveryConfig", "FetchConfig", "RankingConfig",
-           "SemanticConfig", "SmtpConfig", "SubscriberConfig", "WebConfig", "load_config"]
+           "SemanticConfig", "SmtpConfig", "SubscriberConfig", "WebConfig", "check_environment", "load_config"]

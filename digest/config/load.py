@@ -97,3 +97,12 @@ def _resolved(config: Config, path: Path) -> Config:
     ranking = config.ranking.model_copy(update={"semantic": sem})
     return config.model_copy(update={"database": db, "sources": sources, "delivery": delivery,
                                      "ranking": ranking, "path": path.resolve()})
+
+
+def check_environment(config: Config) -> None:
+    """Problems only the environment can fix (a secret's variable unset), as a ConfigError."""
+    smtp = config.delivery.smtp
+    if config.delivery.transport == "smtp" and smtp.username and smtp.password() is None:
+        raise ConfigError(str(config.path or "config"), [
+            f"delivery.smtp.password_env: the environment variable {smtp.password_env} is not "
+            "set; set it to the SMTP password where digest runs"])

@@ -59,10 +59,10 @@ class Daemon:
                 log.warning("requeued %d digest(s) left in flight by a previous run", requeued)
             if self.once:
                 await self.poll_all(force=self.force)
-                await self.deliver_cycle(force=self.force)
+                reached = await self.deliver_cycle(force=self.force)
                 if self.config.delivery.transport == "file":
                     log.info("digests are in %s", self.config.delivery.outbox_dir)
-                return 0
+                return 0 if reached else 1
             return await self._serve()
         finally:
             lock.release()
@@ -148,10 +148,11 @@ class Daemon:
                     report.source, report.status, report.parsed, report.new, report.updated,
                     f", error: {report.error}" if report.error else "")
 
-    async def deliver_cycle(self, force: bool = False) -> None:
-        """Compose what is due (in a worker thread), then deliver the queue."""
+    async def deliver_cycle(self, force: bool = False) -> bool:
+        """Compose what is due (in a worker thread), then deliver the queue; False when the
+        mail server could not be reached (everything stays queued)."""
         if self.stop.is_set():
-            return
+            return True
         async with self._busy:
             composed = await asyncio.to_thread(compose_due, self.engine, self.config,
                                                force=force, should_stop=self.stop.is_set)
@@ -164,6 +165,7 @@ class Daemon:
                          report.failed)
             for error in report.errors[:10]:
                 log.warning("delivery: %s", error)
+            return not report.server_down
 
     async def _start_http(self) -> Any:
         """Serve /healthz (and the web app, when configured) with uvicorn."""

@@ -87,6 +87,10 @@ async def _send_one(config: Config, mailer: Mailer, row: Outbox) -> DeliveryErro
         await mailer.send(config.delivery.from_address, row.recipient, row.message)
     except DeliveryError as exc:
         return exc
+    except Exception as exc:  # a message the transport cannot handle fails alone
+        log.exception("could not send the digest to %s", row.recipient)
+        return DeliveryError(f"could not send: {exc!r}", "see the log for the traceback",
+                             temporary=False)
     return None
 
 

@@ -43,6 +43,11 @@ class SmtpMailer:
 
     async def _connect(self) -> aiosmtplib.SMTP:
         cfg = self.cfg
+        if cfg.username and cfg.password() is None:
+            raise DeliveryError(f"the environment variable {cfg.password_env} (named by "
+                                "delivery.smtp.password_env) is not set",
+                                "set it to the SMTP password where digest runs; digests stay queued",
+                                temporary=True, down=True)
         client = aiosmtplib.SMTP(
             hostname=cfg.host, port=cfg.port, timeout=cfg.timeout,
             use_tls=cfg.security == "tls", start_tls=cfg.security == "starttls",
@@ -72,12 +77,18 @@ class SmtpMailer:
     async def send(self, sender: str, recipient: str, message: bytes) -> None:
         """Send over the shared connection; 4xx/connection problems are temporary, 5xx not."""
         await self._pace()
+        options = ["SMTPUTF8"] if not (sender + recipient).isascii() else []
         for attempt in (1, 2):
             client = self._client if self._client and self._client.is_connected \
                 else await self._connect()
             try:
-                await client.sendmail(sender, [recipient], message)
+                await client.sendmail(sender, [recipient], message, mail_options=options)
                 return
+            except errors.SMTPNotSupported as exc:
+                raise DeliveryError(
+                    f"the mail server does not offer SMTPUTF8 (RFC 6531), which the address "
+                    f"{recipient!r} needs", "use a server that supports internationalised "
+                    "addresses, or give this subscriber an ASCII address", temporary=False) from exc
             except errors.SMTPServerDisconnected as exc:
                 self._client = None
                 if attempt == 2:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
+from digest.compose.message import header_policy, mail_address
 from digest.config import Config
 from digest.deliver.mailer import make_mailer
 from digest.errors import DigestError
@@ -28,7 +28,7 @@ BODIES = {
 def build_notice(config: Config, kind: str, recipient: str, link: str, now: datetime) -> bytes:
     """A short plain-text email with one link."""
     subject, body = BODIES[kind]
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=header_policy(recipient, config.delivery.from_address))
     msg["From"] = config.delivery.from_
     msg["To"] = recipient
     msg["Subject"] = subject
@@ -43,10 +43,12 @@ async def send_notice(config: Config, kind: str, recipient: str, link: str,
                       now: datetime) -> bool:
     """Send one notice through the configured transport; failures are logged, not shown."""
     try:
+        address = mail_address(recipient)
         async with make_mailer(config) as mailer:
-            await mailer.send(config.delivery.from_address, recipient,
-                              build_notice(config, kind, recipient, link, now))
-    except DigestError as exc:
-        log.error("could not send the %s email: %s", kind, exc)
+            await mailer.send(config.delivery.from_address, address,
+                              build_notice(config, kind, address, link, now))
+    except Exception as exc:  # a notice never breaks the page; the reason is logged
+        log.error("could not send the %s email to %s: %s", kind, recipient, exc,
+                  exc_info=not isinstance(exc, DigestError))
         return False
     return True
