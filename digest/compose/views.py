@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
 from digest.config import Config
-from digest.rank import Interest, Pick
+from digest.rank import Interest, Pick, Reason
+from digest.rank.queries import surface_forms
+from digest.rank.textfeat import content_terms, phrase_key, stem, words
 from digest.storage.models import Paper, Subscriber
 from digest.text import cut, first_sentences, latex_to_text, one_line
 
 MAX_AUTHORS_SHOWN = 3
-
-
 MAX_SUBJECT_TITLE = 60
+MAX_WHY_PARTS = 3
 
 
 @dataclass
@@ -97,28 +99,82 @@ def paper_view(paper: Paper, why: str = "") -> PaperView:
     )
 
 
-def why_line(pick: Pick, liked_titles: dict[str, str]) -> str:
-    """One line saying why a paper was picked: author, topic, keywords, liked paper."""
-    parts: list[str] = []
-    keywords = [r.label for r in pick.reasons if r.kind == "keyword"]
+@dataclass(frozen=True)
+class WhyPart:
+    """One clause of a why-line and what it claims: words or phrases in the title or abstract,
+    or an author on the paper."""
+
+    text: str
+    words: tuple[str, ...] = ()
+    author: str = ""
+
+
+def quoted(items: Sequence[str]) -> str:
+    """'“a”', '“a” and “b”', '“a”, “b” and “c”'."""
+    marked = [f"“{x}”" for x in items]
+    return marked[0] if len(marked) == 1 else ", ".join(marked[:-1]) + " and " + marked[-1]
+
+
+def topic_part(reason: Reason) -> WhyPart:
+    """The topic, saying which of its words the paper lacks, or, when it lacks most, which it has."""
+    label = cut(reason.label, 80)
+    found = {stem(w.lower()) for w in reason.terms}
+    content = set(content_terms(words(reason.label)))
+    missing = [w for s, w in surface_forms(reason.label).items() if s in content and s not in found]
+    if not missing:
+        return WhyPart(f"matches your topic “{label}”", reason.terms)
+    if len(missing) < len(reason.terms):
+        return WhyPart(f"matches your topic “{label}” except for {quoted(missing)}", reason.terms)
+    return WhyPart(f"shares {quoted(reason.terms)} with your topic “{label}”", reason.terms)
+
+
+def keyword_parts(reasons: Sequence[Reason]) -> list[WhyPart]:
+    """Keywords found whole in one clause; a phrase of which only some words occur, named by those."""
+    whole = [r.label for r in reasons if r.label in r.terms or " " not in phrase_key(r.label)]
+    parts = [WhyPart(f"has your keyword{'s' if len(whole) > 1 else ''} {quoted(whole[:3])}",
+                     tuple(whole[:3]))] if whole else []
+    for r in reasons:
+        if r.label not in whole and r.terms:
+            parts.append(WhyPart(f"mentions {quoted(r.terms)} from your keyword “{cut(r.label, 60)}”",
+                                 r.terms))
+    return parts
+
+
+_TRENDING = re.compile(r"#(\d+) on Hugging Face today \((\d+) upvotes\)")
+
+
+def trending_part(reason: Reason) -> WhyPart:
+    """'#3 on Hugging Face today, 212 upvotes'."""
+    found = _TRENDING.fullmatch(reason.label)
+    if not found:
+        return WhyPart(reason.label)
+    votes = int(found.group(2))
+    return WhyPart(f"#{found.group(1)} on Hugging Face today, {votes} upvote{'s' if votes != 1 else ''}")
+
+
+def why_parts(pick: Pick, liked_titles: dict[str, str]) -> list[WhyPart]:
+    """The clauses of a why-line, strongest first: author, topic, keywords, liked paper, trending."""
+    kinds = {r.kind for r in pick.reasons}
+    parts = [WhyPart(f"by {r.terms[0] if r.terms else r.label}, whom you follow",
+                     author=r.terms[0] if r.terms else r.label)
+             for r in pick.reasons if r.kind == "author"]
+    parts += [topic_part(r) for r in pick.reasons if r.kind == "topic" and r.terms]
+    parts += keyword_parts([r for r in pick.reasons if r.kind == "keyword"])
     for r in pick.reasons:
-        if r.kind == "author":
-            parts.append(f"by {r.label}, whom you follow")
-        elif r.kind == "topic":
-            terms = f" ({', '.join(r.terms)})" if r.terms else ""
-            parts.append(f"matches your topic “{cut(r.label, 80)}”{terms}")
-        elif r.kind == "liked":
-            parts.append(f"close to a paper you liked, “{cut(liked_titles.get(r.label, r.label), 80)}”")
-        elif r.kind == "semantic" and not any(x.kind == "topic" for x in pick.reasons):
-            parts.append(f"close in meaning to your topic “{cut(r.label, 80)}”")
-        elif r.kind == "semantic_liked" and not any(x.kind == "liked" for x in pick.reasons):
-            title = cut(liked_titles.get(r.label, r.label), 80)
-            parts.append(f"close in meaning to a paper you liked, “{title}”")
-        elif r.kind == "trending" and not parts:
-            parts.append(r.label)
-    if keywords:
-        parts.insert(1 if parts else 0, "keywords: " + ", ".join(f"“{k}”" for k in keywords[:4]))
-    return cut("; ".join(parts[:3]), 300)
+        title = cut(liked_titles.get(r.label, r.label), 80)
+        if r.kind == "liked":
+            parts.append(WhyPart(f"close to “{title}”, which you liked"))
+        elif r.kind == "semantic" and "topic" not in kinds:
+            parts.append(WhyPart(f"close in meaning to your topic “{cut(r.label, 80)}”"))
+        elif r.kind == "semantic_liked" and "liked" not in kinds:
+            parts.append(WhyPart(f"close in meaning to “{title}”, which you liked"))
+    parts += [trending_part(r) for r in pick.reasons if r.kind == "trending"]
+    return parts
+
+
+def why_line(pick: Pick, liked_titles: dict[str, str]) -> str:
+    """One line saying why a paper was picked, claiming only what the paper's text shows."""
+    return cut("; ".join(p.text for p in why_parts(pick, liked_titles)[:MAX_WHY_PARTS]), 300)
 
 
 def interests_summary(interest: Interest) -> str:
