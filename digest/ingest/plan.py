@@ -22,20 +22,21 @@ class SourceBodies:
 
 
 async def fetch_source(src: SourceConfig, fetcher: Fetcher, etag: str | None,
-                       last_modified: str | None, today: datetime | None = None) -> SourceBodies:
+                       last_modified: str | None, today: datetime | None = None,
+                       since: datetime | None = None) -> SourceBodies:
     """Fetch what `src` points at: its type's first URL conditionally (a 304 ends the poll),
     the rest of its plan unconditionally, then further pages while the type asks for them."""
     if src.path is not None:
         return read_local(src, etag)
     kind = TYPES[src.type]
-    urls = kind.first_urls(src, today or datetime.now(UTC))
+    urls = kind.first_urls(src, today or datetime.now(UTC), since)
     first = await fetcher.get(urls[0], etag, last_modified)
     if first.not_modified:
         return SourceBodies("304", [], first.etag, first.last_modified)
     bodies = [first.body or b""]
     for url in urls[1:]:  # e.g. Hugging Face backfill days
         bodies.append((await fetcher.get(url)).body or b"")
-    while (page := kind.next_page(src, bodies)) is not None:  # e.g. arXiv API pages
+    while (page := kind.next_page(src, bodies, since)) is not None:  # e.g. arXiv API pages
         bodies.append((await fetcher.get(page)).body or b"")
     return SourceBodies(str(first.status), bodies, first.etag, first.last_modified)
 

@@ -35,13 +35,15 @@ class ArxivApiSource(SourceBase):
         return bool(self.query or self.path)
 
 
-def first_urls(src: ArxivApiSource, today: datetime) -> list[str]:
+def first_urls(src: ArxivApiSource, today: datetime,
+               since: datetime | None = None) -> list[str]:
     """The first page of the search, newest first."""
     base = str(src.url) if src.url else DEFAULT_URL
     return [query_url(base, src.query, max_results=min(PAGE_SIZE, src.max_results))]
 
 
-def next_page(src: ArxivApiSource, bodies: Sequence[bytes]) -> str | None:
+def next_page(src: ArxivApiSource, bodies: Sequence[bytes],
+              since: datetime | None = None) -> str | None:
     """The next page while the search has more and `max_results` is not reached."""
     per = min(PAGE_SIZE, src.max_results)
     start = per * len(bodies)

@@ -29,7 +29,8 @@ class ArxivRssSource(SourceBase):
         return bool(self.url or self.path or self.categories)
 
 
-def first_urls(src: ArxivRssSource, today: datetime) -> list[str]:
+def first_urls(src: ArxivRssSource, today: datetime,
+               since: datetime | None = None) -> list[str]:
     """The listing of the configured categories (or the given URL)."""
     return [str(src.url) if src.url else DEFAULT_URL + "+".join(src.categories)]
 

@@ -92,13 +92,13 @@ class SourceBase(StrictModel):
         return value
 
 
-def given_url(src: SourceBase, today: datetime) -> list[str]:
+def given_url(src: SourceBase, today: datetime, since: datetime | None = None) -> list[str]:
     """The request plan of a source whose only endpoint is its `url`."""
     assert src.url is not None, "config validation guarantees a url or a path"
     return [str(src.url)]
 
 
-def no_more_pages(src: Any, bodies: Sequence[bytes]) -> str | None:
+def no_more_pages(src: Any, bodies: Sequence[bytes], since: datetime | None = None) -> str | None:
     """The paging rule of a source that answers in one page."""
     return None
 
@@ -108,13 +108,15 @@ class SourceType:
     """One source type: the pure parts the poller composes.
 
     `first_urls` plans one poll (the conditional request first); `next_page` asks for one
-    more page given the bodies so far (None: done); `cron` is the publisher's own rhythm for
-    sources read over HTTP, `interval_minutes` the default otherwise.
+    more page given the bodies so far (None: done); both get `since`, the feed's last
+    successful poll (None before the first), for sources that ask for a date window. `cron` is
+    the publisher's own rhythm for sources read over HTTP, `interval_minutes` the default
+    otherwise.
     """
 
     name: str
     parse: Callable[[bytes], list[PaperRecord]]
-    first_urls: Callable[[Any, datetime], list[str]] = given_url
-    next_page: Callable[[Any, Sequence[bytes]], str | None] = no_more_pages
+    first_urls: Callable[[Any, datetime, datetime | None], list[str]] = given_url
+    next_page: Callable[[Any, Sequence[bytes], datetime | None], str | None] = no_more_pages
     interval_minutes: int = 60
     cron: tuple[str, str] | None = None

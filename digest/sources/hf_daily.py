@@ -27,7 +27,8 @@ class HfDailySource(SourceBase):
     backfill_days: int = Field(0, ge=0, le=60)
 
 
-def first_urls(src: HfDailySource, today: datetime) -> list[str]:
+def first_urls(src: HfDailySource, today: datetime,
+               since: datetime | None = None) -> list[str]:
     """Trending, or today's list then `backfill_days` earlier days (unconditional)."""
     base = str(src.url) if src.url else DEFAULT_URL
     if src.sort == "trending":
