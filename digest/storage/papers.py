@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, func, select
 
@@ -20,6 +20,7 @@ from digest.storage.models import Paper, PaperEmbedding, Sighting
 NEWER_VERSION_REPLACES = ("title", "abstract", "authors", "categories", "comment", "updated")
 FILLED_WHEN_EMPTY = ("abstract", "authors", "categories", "comment", "doi", "arxiv_id", "url",
                      "pdf_url")
+RELATIONS = ("preprint_doi", "published_doi")  # signals tying a preprint to its journal version
 PAPERS: Table = Paper.__table__  # type: ignore[attr-defined]
 SIGHTINGS: Table = Sighting.__table__  # type: ignore[attr-defined]
 
@@ -37,8 +38,7 @@ def upsert_papers(session: Session, source: str, records: Iterable[PaperRecord],
                   now: datetime | None = None) -> UpsertResult:
     """Insert new papers, update known ones (newer version, merged signals), note sightings."""
     now = now or utcnow()
-    batch = merge_batch(records)
-    batch = _rekey_by_doi(session, batch)
+    batch = _rekey_to_stored(session, merge_batch(records))
     result = UpsertResult(seen=len(batch))
     items = list(batch.values())
     for start in range(0, len(items), IN_CHUNK):
@@ -48,33 +48,130 @@ def upsert_papers(session: Session, source: str, records: Iterable[PaperRecord],
 
 
 def merge_batch(records: Iterable[PaperRecord]) -> dict[str, PaperRecord]:
-    """Collapse one batch to one record per canonical id (a cross-listing appears twice)."""
+    """Collapse one batch to one record per paper: the same canonical id (a cross-listing, or
+    bioRxiv's v1 and v2 in one window), or a shared arXiv id or DOI (a preprint and its
+    journal version in one response)."""
     batch: dict[str, PaperRecord] = {}
     for rec in records:
         prev = batch.get(rec.canonical_id)
-        if prev is None:
-            batch[rec.canonical_id] = rec
-            continue
-        newer, older = (rec, prev) if rec.version >= prev.version else (prev, rec)
-        newer.signals = {**older.signals, **newer.signals}
-        newer.categories = list(dict.fromkeys(newer.categories + older.categories))
-        batch[rec.canonical_id] = newer
-    return batch
+        batch[rec.canonical_id] = rec if prev is None else _newer_of(prev, rec)
+    return _join_related(batch)
 
 
-def _rekey_by_doi(session: Session, batch: dict[str, PaperRecord]) -> dict[str, PaperRecord]:
-    """A DOI-only record for a paper already stored under its arXiv id joins that row."""
-    dois = {r.doi: key for key, r in batch.items() if key.startswith("doi:") and r.doi}
-    if not dois:
-        return batch
-    rows = session.exec(select(Paper.doi, Paper.canonical_id)
-                        .where(col(Paper.doi).in_(list(dois)))).all()
-    for doi, canonical in rows:
-        if doi and canonical != dois[doi] and canonical not in batch:
-            rec = batch.pop(dois[doi])
-            rec.canonical_id = canonical
-            batch[canonical] = rec
-    return batch
+def _newer_of(prev: PaperRecord, rec: PaperRecord) -> PaperRecord:
+    newer, older = (rec, prev) if rec.version >= prev.version else (prev, rec)
+    newer.signals = {**older.signals, **newer.signals}
+    newer.categories = list(dict.fromkeys(newer.categories + older.categories))
+    newer.published = _earliest(newer.published, older.published)
+    return newer
+
+
+def _join_related(batch: dict[str, PaperRecord]) -> dict[str, PaperRecord]:
+    """Fold records sharing an identifier into the first of them (an arXiv-keyed one leads)."""
+    groups: dict[str, PaperRecord] = {}
+    owner: dict[str, str] = {}
+    for key, rec in batch.items():
+        idents = identifiers(rec)
+        group = next((owner[i] for i in idents if i in owner and _fits(groups[owner[i]], rec)),
+                     None)
+        if group is None:
+            group, groups[key] = key, rec
+        else:
+            groups[group] = _fold(groups[group], rec)
+        for ident in idents:
+            owner.setdefault(ident, group)
+    return {rec.canonical_id: rec for rec in groups.values()}
+
+
+def identifiers(rec: PaperRecord) -> list[str]:
+    """Every id a record can be matched by: its arXiv id, its DOI and its DOI relations."""
+    dois = [rec.doi, *(rec.signals.get(k) for k in RELATIONS)]
+    found = [f"arxiv:{rec.arxiv_id}"] if rec.arxiv_id else []
+    return found + list(dict.fromkeys(f"doi:{d}" for d in dois if isinstance(d, str) and d))
+
+
+def _fits(paper: PaperRecord | _Hit, rec: PaperRecord) -> bool:
+    """Two different arXiv ids are two papers, whatever DOI they share."""
+    return not (rec.arxiv_id and paper.arxiv_id and rec.arxiv_id != paper.arxiv_id)
+
+
+def _fold(one: PaperRecord, other: PaperRecord) -> PaperRecord:
+    """One record of a paper from two of another's: the arXiv-keyed one leads, the other fills."""
+    lead, rest = (other, one) if other.arxiv_id and not one.arxiv_id else (one, other)
+    for name in FILLED_WHEN_EMPTY:
+        setattr(lead, name, getattr(lead, name) or getattr(rest, name))
+    lead.categories = list(dict.fromkeys(lead.categories + rest.categories))
+    lead.published = _earliest(lead.published, rest.published)
+    lead.signals = {**rest.signals, **lead.signals}
+    return lead
+
+
+def _earliest(one: datetime | None, other: datetime | None) -> datetime | None:
+    return min(one, other) if one and other else one or other
+
+
+@dataclass
+class _Hit:
+    """A stored row a record may belong to."""
+
+    canonical_id: str
+    arxiv_id: str | None
+
+
+def _rekey_to_stored(session: Session, batch: dict[str, PaperRecord]) -> dict[str, PaperRecord]:
+    """Point each record at the stored row of its paper: its own canonical id, else a row sharing
+    its arXiv id, DOI or DOI relation. A DOI-keyed row that learns its arXiv id is re-keyed to
+    it (its row id, sightings and sent history stay)."""
+    known = set(rows_in(session, select(Paper.canonical_id), col(Paper.canonical_id), list(batch)))
+    hits = _stored_matches(session, [r for k, r in batch.items() if k not in known])
+    renamed: dict[str, str] = {}
+    targets = {key: key if key in known else _target(session, rec, hits, renamed)
+               for key, rec in batch.items()}
+    out: dict[str, PaperRecord] = {}
+    for key, rec in batch.items():
+        rec.canonical_id = target = renamed.get(targets[key], targets[key])
+        out[target] = _fold(out[target], rec) if target in out else rec
+    return out
+
+
+def _target(session: Session, rec: PaperRecord, hits: dict[str, _Hit],
+            renamed: dict[str, str]) -> str:
+    hit = next((hits[i] for i in identifiers(rec) if i in hits and _fits(hits[i], rec)), None)
+    if hit is None:
+        return rec.canonical_id
+    if rec.arxiv_id and not hit.arxiv_id:  # the row learns its arXiv id: that is its key now
+        row = session.exec(select(Paper).where(Paper.canonical_id == hit.canonical_id)).one()
+        row.canonical_id = row.arxiv_id = rec.arxiv_id
+        session.add(row)
+        session.flush()
+        renamed[hit.canonical_id] = rec.arxiv_id
+        hit.canonical_id = hit.arxiv_id = rec.arxiv_id
+    return hit.canonical_id
+
+
+def _stored_matches(session: Session, pending: Sequence[PaperRecord]) -> dict[str, _Hit]:
+    """Stored rows sharing an identifier with a pending record, by identifier (arXiv id first,
+    then canonical DOI, DOI column, DOI relations)."""
+    arxiv_ids = sorted({r.arxiv_id for r in pending if r.arxiv_id})
+    dois = sorted({i[4:] for r in pending for i in identifiers(r) if i.startswith("doi:")})
+    if not arxiv_ids and not dois:
+        return {}
+    related = [PAPERS.c.signals[k].as_string() for k in RELATIONS]
+    stmt = select(Paper.canonical_id, Paper.arxiv_id, Paper.doi, *related)
+    rows = [*rows_in(session, stmt, col(Paper.arxiv_id), arxiv_ids),
+            *rows_in(session, stmt, col(Paper.canonical_id), [f"doi:{d}" for d in dois]),
+            *rows_in(session, stmt, col(Paper.doi), dois)]
+    for start in range(0, len(dois), IN_CHUNK):  # relations live in signals: a scan, one a chunk
+        chunk = dois[start:start + IN_CHUNK]
+        rows += session.exec(stmt.where(or_(*(r.in_(chunk) for r in related)))).all()
+    hits: dict[str, _Hit] = {}
+    for canonical, arxiv_id, doi, *relations in rows:
+        hit = _Hit(canonical, arxiv_id)
+        own = canonical[4:] if canonical.startswith("doi:") else None
+        for ident in ([f"arxiv:{arxiv_id}"] if arxiv_id else []) + [
+                f"doi:{d}" for d in (own, doi, *relations) if d]:
+            hits.setdefault(ident, hit)
+    return hits
 
 
 def _upsert_chunk(session: Session, chunk: Sequence[PaperRecord], now: datetime,
@@ -112,21 +209,30 @@ def _row_values(rec: PaperRecord, now: datetime) -> dict[str, Any]:
 
 
 def apply_record(paper: Paper, rec: PaperRecord, now: datetime) -> bool:
-    """Merge `rec` into a stored paper; a newer version replaces the metadata. True if changed."""
+    """Merge `rec` into a stored paper. A newer version of the paper's own id (arXiv vN, a
+    bioRxiv DOI's vN) replaces the metadata; a record that joined through another id (a journal
+    DOI, an arXiv id) only fills what is missing; signals merge. True if changed."""
     before = paper.model_dump()
-    if rec.version > paper.version:
+    if rec.version > paper.version and same_lineage(paper, rec):
         paper.version = rec.version
         for name in NEWER_VERSION_REPLACES:
             setattr(paper, name, getattr(rec, name) or getattr(paper, name))
     for name in FILLED_WHEN_EMPTY:
         setattr(paper, name, getattr(paper, name) or getattr(rec, name))
-    if rec.published and (paper.published is None or rec.published < paper.published):
-        paper.published = rec.published
+    paper.published = _earliest(paper.published, rec.published)
     paper.signals = {**paper.signals, **rec.signals}
     changed = paper.model_dump() != before
     if changed:
         paper.changed_at = now
     return changed
+
+
+def same_lineage(paper: Paper, rec: PaperRecord) -> bool:
+    """Whether `rec`'s version number counts for `paper`: both are versions of one arXiv id, or
+    of one DOI the paper is keyed by (bioRxiv, medRxiv), or neither has an id at all."""
+    if rec.arxiv_id or paper.arxiv_id:
+        return rec.arxiv_id == paper.arxiv_id
+    return rec.doi is None or paper.canonical_id == f"doi:{rec.doi}"
 
 
 def _record_sightings(session: Session, source: str, items: Sequence[PaperRecord],
