@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from digest.config import Config
 from digest.rank import Interest, Pick, Reason
@@ -17,6 +18,7 @@ from digest.text import cut, first_sentences, latex_to_text, one_line
 MAX_AUTHORS_SHOWN = 3
 MAX_SUBJECT_TITLE = 60
 MAX_WHY_PARTS = 3
+MAX_TRENDING_RANK = 10  # a lower Hugging Face rank is no reason worth a line
 
 
 @dataclass
@@ -33,6 +35,27 @@ class PaperView:
     hf_url: str = ""
     code_url: str = ""
     upvotes: int | None = None
+    ai_summary: bool = False     # the TL;DR is Hugging Face's AI summary, not the abstract
+    arxiv_url: str = ""
+    stars: int | None = None     # GitHub stars of the code
+    affiliation: str = ""        # the first author's, when the source gives it
+    comment: str = ""            # the authors' comment, e.g. "Accepted at ICML 2026"
+
+    @property
+    def links(self) -> list[tuple[str, str]]:
+        """The 'Open in' row: (label, url) for arXiv, PDF, Hugging Face and code."""
+        hf = f"Hugging Face ▲ {self.upvotes}" if self.upvotes else "Hugging Face"
+        code = f"Code ★ {count_label(self.stars)}" if self.stars else "Code"
+        pairs = (("arXiv", self.arxiv_url), ("PDF", self.pdf_url), (hf, self.hf_url),
+                 (code, self.code_url))
+        return [(label, url) for label, url in pairs if url]
+
+    @property
+    def byline(self) -> str:
+        """Authors, the first author's affiliation and categories, in one line."""
+        who = f"{self.authors} ({self.affiliation})" if self.authors and self.affiliation \
+            else self.authors or self.affiliation
+        return " · ".join(x for x in (who, self.categories) if x)
 
 
 @dataclass
@@ -63,6 +86,15 @@ class DigestView:
         return one_line(f"Paper digest · {self.day:%d %b} · {count} · {top}", 200)
 
     @property
+    def greeting(self) -> str:
+        """'Hello Ada, 10 new papers matched your interests today.'"""
+        count = len(self.papers)
+        what = f"{count} new paper{'s' if count != 1 else ''} matched your interests"
+        if not self.name:
+            return f"{what} today."
+        return f"Hello {one_line(self.name, 60)}, {what} today."
+
+    @property
     def preheader(self) -> str:
         """The preview line inboxes show after the subject."""
         if not self.papers:
@@ -78,24 +110,50 @@ def short_authors(authors: Sequence[str]) -> str:
     return ", ".join(authors[:MAX_AUTHORS_SHOWN]) + " et al."
 
 
+def count_label(n: int) -> str:
+    """'950', '1.2k', '12k'."""
+    if n < 1000:
+        return str(n)
+    return f"{n / 1000:.1f}k".replace(".0k", "k") if n < 10_000 else f"{round(n / 1000)}k"
+
+
+def ai_summary(paper: Paper) -> str:
+    """Hugging Face's AI summary of the paper, or ''."""
+    summary = paper.signals.get("ai_summary")
+    return cut(summary.strip(), 400) if isinstance(summary, str) else ""
+
+
 def tldr(paper: Paper) -> str:
     """Hugging Face's AI summary when present, else the abstract's first sentences, readable."""
-    summary = paper.signals.get("ai_summary")
-    if isinstance(summary, str) and summary.strip():
-        return cut(summary.strip(), 400)
-    return first_sentences(latex_to_text(paper.abstract)) if paper.abstract else ""
+    return ai_summary(paper) or (first_sentences(latex_to_text(paper.abstract))
+                                 if paper.abstract else "")
+
+
+def affiliation(signals: dict[str, Any]) -> str:
+    """The first author's affiliation: signals `affiliation` (text) or `affiliations` (a list)."""
+    value = signals.get("affiliation") or signals.get("affiliations")
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return one_line(value, 80) if isinstance(value, str) else ""
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def paper_view(paper: Paper, why: str = "") -> PaperView:
     """A stored paper as the email shows it."""
     signals = paper.signals
+    arxiv = f"https://arxiv.org/abs/{paper.arxiv_id}" if paper.arxiv_id else ""
     return PaperView(
-        title=one_line(latex_to_text(paper.title), 300), url=paper.url or "",
+        title=one_line(latex_to_text(paper.title), 300), url=paper.url or arxiv,
         authors=short_authors(paper.authors),
         categories=", ".join(paper.categories[:3]), tldr=tldr(paper), why=why,
-        pdf_url=paper.pdf_url or "", hf_url=str(signals.get("hf_url") or ""),
-        code_url=str(signals.get("github_repo") or ""),
-        upvotes=signals.get("hf_upvotes") if isinstance(signals.get("hf_upvotes"), int) else None,
+        pdf_url=paper.pdf_url or (f"https://arxiv.org/pdf/{paper.arxiv_id}" if arxiv else ""),
+        hf_url=str(signals.get("hf_url") or ""), code_url=str(signals.get("github_repo") or ""),
+        upvotes=_int(signals.get("hf_upvotes")), ai_summary=bool(ai_summary(paper)),
+        arxiv_url=arxiv, stars=_int(signals.get("github_stars")),
+        affiliation=affiliation(signals), comment=one_line(paper.comment, 160),
     )
 
 
@@ -143,13 +201,15 @@ def keyword_parts(reasons: Sequence[Reason]) -> list[WhyPart]:
 _TRENDING = re.compile(r"#(\d+) on Hugging Face today \((\d+) upvotes\)")
 
 
-def trending_part(reason: Reason) -> WhyPart:
-    """'#3 on Hugging Face today, 212 upvotes'."""
+def trending_part(reason: Reason) -> WhyPart | None:
+    """'#3 on Hugging Face today, 212 upvotes'; None below the day's top ten."""
     found = _TRENDING.fullmatch(reason.label)
     if not found:
         return WhyPart(reason.label)
-    votes = int(found.group(2))
-    return WhyPart(f"#{found.group(1)} on Hugging Face today, {votes} upvote{'s' if votes != 1 else ''}")
+    rank, votes = int(found.group(1)), int(found.group(2))
+    if rank > MAX_TRENDING_RANK:
+        return None
+    return WhyPart(f"#{rank} on Hugging Face today, {votes} upvote{'s' if votes != 1 else ''}")
 
 
 def why_parts(pick: Pick, liked_titles: dict[str, str]) -> list[WhyPart]:
@@ -168,8 +228,8 @@ def why_parts(pick: Pick, liked_titles: dict[str, str]) -> list[WhyPart]:
             parts.append(WhyPart(f"close in meaning to your topic “{cut(r.label, 80)}”"))
         elif r.kind == "semantic_liked" and "liked" not in kinds:
             parts.append(WhyPart(f"close in meaning to “{title}”, which you liked"))
-    parts += [trending_part(r) for r in pick.reasons if r.kind == "trending"]
-    return parts
+    trending = (trending_part(r) for r in pick.reasons if r.kind == "trending")
+    return parts + [part for part in trending if part]
 
 
 def why_line(pick: Pick, liked_titles: dict[str, str]) -> str:
