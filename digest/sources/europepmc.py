@@ -30,7 +30,7 @@ from digest.sources._scholarly import (
 from digest.sources.base import SourceType
 from digest.sources.ids import canonical_id
 from digest.sources.records import PaperRecord
-from digest.text import http_url
+from digest.text import http_url, one_line
 
 DEFAULT_URL = "https://www.ebi.ac.uk/europepmc/webservices/rest/search"
 PAGE_SIZE = 100
@@ -138,8 +138,18 @@ def _signals(res: dict[str, Any]) -> dict[str, Any]:
         "pmcid": str(res["pmcid"]) if res.get("pmcid") else None,
         "journal": title_text(journal) if journal else None,
         "cited_by": as_int(res.get("citedByCount")),
+        "affiliation": _first_affiliation(res),
     }
     return {k: v for k, v in signals.items() if v is not None}
+
+
+def _first_affiliation(res: dict[str, Any]) -> str | None:
+    """The first author's affiliation (the top-level `affiliation` is that one too)."""
+    first = as_dict((as_list(as_dict(res.get("authorList")).get("author")) or [{}])[0])
+    details = as_list(as_dict(first.get("authorAffiliationDetailsList")).get("authorAffiliation"))
+    text = as_dict(details[0]).get("affiliation") if details else res.get("affiliation")
+    first_of_several = str(text or "").split("; ")[0].rstrip(".")  # "Dept A, Univ X; Dept B, …"
+    return one_line(first_of_several, 200) or None
 
 
 TYPE = SourceType("europepmc", parse, first_urls, next_page, interval_minutes=720)

@@ -33,11 +33,14 @@ from digest.sources._scholarly import (
 from digest.sources.base import SourceType
 from digest.sources.ids import arxiv_id_in_url, canonical_id, normalize_doi, split_arxiv_id
 from digest.sources.records import PaperRecord
-from digest.text import http_url, paragraph
+from digest.text import http_url, one_line, paragraph
 
 DEFAULT_URL = "https://api.openalex.org/works"
 PAGE_SIZE = 100
 HINT = "check the source URL points at OpenAlex /works"
+SELECT = ("id,doi,title,display_name,type,is_paratext,is_retracted,publication_date,"
+          "primary_location,best_oa_location,locations,authorships,abstract_inverted_index,"
+          "cited_by_count")  # what the parser reads (a full work is half as large again)
 PAPER_TYPES = {"article", "preprint", "review", "book-chapter", "report", "dissertation",
                "letter", "posted-content", "proceedings-article"}
 _LEADING_ABSTRACT = re.compile(r"^abstract[\s.:]+(?=[A-Z])", re.I)
@@ -81,7 +84,7 @@ def works_url(src: OpenAlexSource, since: datetime | None, today: datetime, page
     return with_params(str(src.url) if src.url else DEFAULT_URL, {
         "filter": ",".join(f for f in (src.filter, window) if f), "search": src.search,
         "sort": "publication_date:desc", "per-page": min(PAGE_SIZE, src.max_results),
-        "page": page, "api_key": api_key(src),
+        "page": page, "select": SELECT, "api_key": api_key(src),
     })
 
 
@@ -96,12 +99,12 @@ def parse(data: bytes) -> list[PaperRecord]:
 
 def abstract_of(index: Any) -> str:
     """Rebuild an abstract from OpenAlex's inverted index (word -> positions)."""
-    words: dict[int, str] = {}
+    words: dict[Any, str] = {}
     for word, positions in as_dict(index).items():
-        for pos in as_list(positions):
-            if isinstance(pos, int) and 0 <= pos < 100_000:
-                words[pos] = str(word)
-    return _LEADING_ABSTRACT.sub("", paragraph(" ".join(words[p] for p in sorted(words))))
+        if isinstance(positions, list):
+            words.update(dict.fromkeys(positions, word))
+    text = " ".join([words[p] for p in sorted(p for p in words if type(p) is int)])
+    return _LEADING_ABSTRACT.sub("", paragraph(text))
 
 
 def _from_work(work: Any) -> PaperRecord | None:
@@ -169,8 +172,18 @@ def _signals(work: dict[str, Any]) -> dict[str, Any]:
         "openalex_id": str(work.get("id") or "").rsplit("/", 1)[-1] or None,
         "cited_by": as_int(work.get("cited_by_count")),
         "venue": title_text(venue) if venue else None,
+        "affiliation": _first_affiliation(work),
     }
     return {k: v for k, v in signals.items() if v is not None}
+
+
+def _first_affiliation(work: dict[str, Any]) -> str | None:
+    """The first author's first institution (or the affiliation as printed)."""
+    first = as_dict((as_list(work.get("authorships")) or [{}])[0])
+    institutions = [as_dict(i).get("display_name") for i in as_list(first.get("institutions"))]
+    text = next((t for t in [*institutions, *as_list(first.get("raw_affiliation_strings"))] if t),
+                None)
+    return one_line(str(text or ""), 200) or None
 
 
 TYPE = SourceType("openalex", parse, first_urls, next_page, interval_minutes=360)

@@ -32,8 +32,13 @@ def test_capture_journal_articles_keyed_by_doi() -> None:
     assert "inhaled Mycobacterium tuberculosis (Mtb)" in first.abstract  # <i> dropped
     assert first.url == "https://europepmc.org/article/MED/41734270"
     assert first.pdf_url == "https://europepmc.org/articles/PMC12978187?pdf=render"
-    assert first.signals == {"pmid": "41734270", "pmcid": "PMC12978187",
-                             "journal": "Emerging microbes & infections", "cited_by": 0}
+    assert first.signals == {
+        "pmid": "41734270", "pmcid": "PMC12978187", "journal": "Emerging microbes & infections",
+        "cited_by": 0, "affiliation": "Shanghai Public Health Clinical Center & Shanghai Institute"
+        " of Infectious Diseases and Biosecurity, Fudan University, Shanghai, People's Republic"
+        " of China"}
+    assert papers[1].signals["affiliation"] == "Department of Genetics, University of North " \
+        "Carolina at Chapel Hill, Chapel Hill, NC 27599, USA"  # the first of several
     assert all(p.doi and p.abstract for p in papers)
 
 

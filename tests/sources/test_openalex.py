@@ -49,6 +49,7 @@ def test_arxiv_location_makes_the_work_that_arxiv_paper() -> None:
     assert work.doi == "10.1186/s12859-026-06583-0"  # the journal version's DOI stays
     assert work.url == "https://arxiv.org/abs/2510.08703"
     assert work.signals["venue"] == "BMC Bioinformatics"
+    assert work.signals["affiliation"] == "London School of Hygiene & Tropical Medicine"
     assert "preprint_doi" not in work.signals  # an arXiv DOI is the arXiv id, not a relation
 
 
@@ -75,7 +76,7 @@ def test_plan_filters_since_and_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     params = parse_qs(urlsplit(url).query)
     assert params["filter"] == ["type:article,from_publication_date:2026-08-07"]
     assert params["search"] == ["tuberculosis positive selection"] and params["page"] == ["1"]
-    assert "api_key" not in params
+    assert "api_key" not in params and "abstract_inverted_index" in params["select"][0]
     body = read_data(CAPTURE)  # meta: page 1, per_page 20, count 1297
     page2 = parse_qs(urlsplit(openalex.next_page(source(), [body], since) or "").query)
     assert page2["page"] == ["2"] and page2["filter"] == ["from_publication_date:2026-08-07"]
