@@ -19,6 +19,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
 _TEX_HINT = re.compile(r"[\\{}$]")
 
 
+def has_control(text: str) -> bool:
+    """Whether `text` holds control characters (NUL, escapes, line/paragraph separators)."""
+    return bool(_CONTROL.search(text))
+
+
 def one_line(text: str | None, limit: int = MAX_TITLE) -> str:
     """Collapse all whitespace (CR/LF included) to single spaces, drop controls, cut to `limit`."""
     text = _CONTROL.sub(" ", text or "")
@@ -116,6 +121,18 @@ def html_to_text(html: str) -> str:
 _HAS_TEX = re.compile(r"[\\$^_{}]")
 _BARE_PERCENT = re.compile(r"(?<!\\)%")  # in abstracts % is a percent sign, not a comment
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"'])")
+_ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "cf.", "vs.", "Fig.", "Figs.", "Eq.", "Eqs.", "Sec.",
+                  "No.", "approx.", "resp.", "Dr.", "Prof.", "St.")
+_INITIAL = re.compile(r"(?:^|\s)[A-Z]\.$")
+_MATH = re.compile(r"(\$\$?)(.+?)\1|\\\((.+?)\\\)", re.S)
+_SCRIPT = re.compile(r"([\^_])(\{(?:[^{}]|\{[^{}]*\})*\}|\\[A-Za-z]+|[^\s\\{}^_])")
+_SUPER = dict(zip("0123456789+-−=()nijkhlmoprstuvwxyzabcdefgABDEGHIJKLMNOPRTUVW∘′⊤*∗†",
+                  "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾ⁿⁱʲᵏʰˡᵐᵒᵖʳˢᵗᵘᵛʷˣʸᶻᵃᵇᶜᵈᵉᶠᵍᴬᴮᴰᴱᴳᴴᴵᴶᴷᴸᴹᴺᴼᴾᴿᵀᵁⱽᵂ°′ᵀ**†",
+                  strict=True))
+_SUB = dict(zip("0123456789+-−=()aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ", strict=True))
+_DASHES = ((re.compile(r"(?<=\S)---(?=\S)|(?<=\s)---(?=\s)"), "—"),
+           (re.compile(r"(?<=\S)--(?=\S)|(?<=\s)--(?=\s)"), "–"))
+_TIE = re.compile(r"(?<=[A-Za-z0-9.,])~(?=[A-Za-z0-9])")  # LaTeX's non-breaking space
 
 
 @lru_cache(maxsize=1)
@@ -123,22 +140,62 @@ def _math_converter() -> LatexNodes2Text:
     return LatexNodes2Text(math_mode="text", strict_latex_spaces=True)
 
 
+def _script(found: re.Match[str]) -> str:
+    """One ^x / _{..} in math as Unicode super/subscript when every character has one."""
+    mark, body = found.group(1), found.group(2)
+    inner = body[1:-1] if body.startswith("{") else body
+    try:
+        plain = _math_converter().latex_to_text(inner).strip()
+    except Exception:  # an odd group stays as it was
+        return found.group(0)
+    table = _SUPER if mark == "^" else _SUB
+    if plain and all(c in table for c in plain):
+        return "".join(table[c] for c in plain)
+    return f"{mark}{{({inner})}}" if len(plain) > 1 else found.group(0)
+
+
+def _math_scripts(found: re.Match[str]) -> str:
+    """A math span with its super- and subscripts made Unicode where possible."""
+    if found.group(3) is not None:
+        return "\\(" + _SCRIPT.sub(_script, found.group(3)) + "\\)"
+    return found.group(1) + _SCRIPT.sub(_script, found.group(2)) + found.group(1)
+
+
+def _typography(text: str) -> str:
+    """TeX dashes (`--`, `---`) and ties (`~`) as the characters they stand for."""
+    for pattern, dash in _DASHES:
+        text = pattern.sub(dash, text)
+    return _TIE.sub(" ", text)
+
+
 @lru_cache(maxsize=20_000)  # the same abstracts appear in many subscribers' digests
 def latex_to_text(text: str) -> str:
-    """`$O(n^2)$ with $\\alpha$` -> `O(n^2) with α`; text without TeX is returned as is."""
+    """`$O(n^2)$ with $\\alpha$ -- $360^\\circ$` -> `O(n²) with α – 360°`; scripts without a
+    Unicode form stay as `F_q` or `N^(-1/2)`."""
     if not _HAS_TEX.search(text):
-        return text
+        return _typography(text)
     try:
-        out = _math_converter().latex_to_text(_BARE_PERCENT.sub(r"\\%", text))
+        source = _MATH.sub(_math_scripts, _BARE_PERCENT.sub(r"\\%", text))
+        out = _math_converter().latex_to_text(source)
     except Exception:  # pylatexenc is lenient; never let one abstract break a digest
         return text
-    return " ".join(unicodedata.normalize("NFC", out).split())
+    return " ".join(_typography(unicodedata.normalize("NFC", out)).split())
+
+
+def sentences(text: str) -> list[str]:
+    """Split at sentence ends, but not after 'e.g.', 'et al.', 'Fig.' or an initial."""
+    out: list[str] = []
+    for piece in _SENTENCE_END.split(text.strip()):
+        if out and (out[-1].endswith(_ABBREVIATIONS) or _INITIAL.search(out[-1])):
+            out[-1] += " " + piece
+        else:
+            out.append(piece)
+    return out
 
 
 def first_sentences(text: str, count: int = 2, limit: int = 320) -> str:
     """The first `count` sentences of `text`, at most `limit` characters."""
-    sentences = _SENTENCE_END.split(text.strip())
-    return cut(" ".join(sentences[:count]), limit)
+    return cut(" ".join(sentences(text)[:count]), limit)
 
 
 def escape_text(value: str) -> str:
