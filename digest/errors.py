@@ -3,10 +3,12 @@
     DigestError                      exit 1 unless a subclass says otherwise
     ├── ConfigError                  exit 2: the config file is unreadable or invalid
     ├── UnknownSubscriberError       exit 2: a command names nobody
+    ├── UnknownSourceError           exit 2: a command names a source the config lacks
     ├── AlreadyRunningError          exit 3: another daemon holds this database
     ├── StorageError                 the database is unreachable or its schema is unexpected
     ├── FetchError                   a feed could not be fetched
-    │   ├── TransientFetchError      worth retrying later: timeouts, 408, 429, 5xx
+    │   ├── TransientFetchError      worth retrying: 408, 425, 429, 5xx, a dropped answer
+    │   │   └── UnreachableError     no answer in time, refused, no such host: later only
     │   └── PermanentFetchError      retrying will not help soon: 4xx, oversized, bad URL
     ├── ParseError                   a body is not in the format its source type expects
     ├── SemanticUnavailableError     the semantic ranker is on but its packages are missing
@@ -50,6 +52,12 @@ class UnknownSubscriberError(DigestError):
     exit_code = 2
 
 
+class UnknownSourceError(DigestError):
+    """A command names a source that is not in the config."""
+
+    exit_code = 2
+
+
 class AlreadyRunningError(DigestError):
     """Another daemon holds the lock on this database."""
 
@@ -73,6 +81,11 @@ class FetchError(DigestError):
 
 class TransientFetchError(FetchError):
     """A fetch failure worth retrying later: timeouts, 408, 429, 5xx, dropped connections."""
+
+
+class UnreachableError(TransientFetchError):
+    """No answer within the deadline, a refused connection or an unknown host: worth trying
+    again later (the feed backs off), not within the same poll."""
 
 
 class PermanentFetchError(FetchError):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -21,6 +23,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     etag: bool = True
     delay: float = 0.0
+    trickle: float = 0.0   # send the body one byte per `trickle` seconds
+    reset: bool = False    # drop the connection without an answer
 
 
 @dataclass
@@ -75,6 +79,10 @@ class FeedServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
+    def _next_reply_peek(self, path: str) -> Reply | None:
+        route = self.routes.get(path)
+        return route[0] if isinstance(route, deque) else route
+
     def _next_reply(self, path: str) -> Reply | None:
         with self._lock:
             route = self.routes.get(path)
@@ -98,6 +106,12 @@ class FeedServer:
                 if reply is None:
                     return self._send(404, b"not found", {})
                 time.sleep(reply.delay)
+                if reply.reset:
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    self.connection.close()
+                    return None
                 headers = dict(reply.headers)
                 if reply.etag and reply.status == 200:
                     tag = '"' + hashlib.sha1(reply.body).hexdigest()[:16] + '"'
@@ -115,6 +129,16 @@ class FeedServer:
                 self.end_headers()
                 if status != 304:
                     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                        self.wfile.write(body)  # the client may have gone (timeout tests)
+                        self._write(body)  # the client may have gone (timeout tests)
+
+            def _write(self, body: bytes) -> None:
+                reply = server._next_reply_peek(urlsplit(self.path).path)
+                if not reply or not reply.trickle:
+                    self.wfile.write(body)
+                    return
+                for byte in body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(reply.trickle)
 
         return Handler

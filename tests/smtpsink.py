@@ -70,10 +70,11 @@ class SmtpServer:
 
     def __init__(self, sink: Sink | None = None, *, mode: str = "none",
                  context: ssl.SSLContext | None = None, users: dict[str, str] | None = None,
-                 port: int | None = None) -> None:
+                 port: int | None = None, smtputf8: bool = True) -> None:
         self.sink = sink or Sink()
         self.port = port or free_port()
         self.mode, self.context, self.users = mode, context, users
+        self.smtputf8 = smtputf8
         self.controller: Controller | None = None
 
     def _authenticator(self, server: Any, session: Any, envelope: Any, mechanism: str,
@@ -83,7 +84,8 @@ class SmtpServer:
         return AuthResult(success=ok, handled=False)
 
     def start(self) -> SmtpServer:
-        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": self.port}
+        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": self.port,
+                                  "enable_SMTPUTF8": self.smtputf8}
         if self.mode == "starttls":
             kwargs.update(tls_context=self.context, require_starttls=True)
         elif self.mode == "tls":

@@ -210,8 +210,10 @@ def test_delivery_modes_parse_as_multipart_with_all_headers(
     for header in ("From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe"):
         assert msg[header], header
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert "https://digest.lab.example/unsubscribe/" in msg["List-Unsubscribe"]
-    assert "mailto:" in msg["List-Unsubscribe"]
+    raw = raw_headers(server.sink.to("ada@example.org")[0].data)
+    assert re.search(r"^List-Unsubscribe: <https://digest\.lab\.example/unsubscribe/[\w.\-]+>$",
+                     raw, re.M), raw  # literal, one line, no mailto nobody reads
+    assert re.search(r"^List-Unsubscribe-Post: List-Unsubscribe=One-Click$", raw, re.M)
     row = next(r for r in outbox(db_url) if r.recipient == "ada@example.org")
     assert msg["Message-ID"] == row.message_id and row.status == "sent"
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
@@ -354,3 +356,140 @@ async def test_server_gone_mid_batch_keeps_the_rest_queued_uncounted(tmp_path: P
     assert rows["ada@example.org"].status == "sent"
     assert [(rows[a].status, rows[a].attempts) for a in ("bob@example.org", "eve@example.org")] \
         == [("queued", 0), ("queued", 0)]
+
+
+def raw_headers(data: bytes) -> str:
+    """The header block as the SMTP server received it (continuation lines kept), LF endings."""
+    return data.split(b"\r\n\r\n")[0].decode("utf-8").replace("\r\n", "\n")
+
+
+def test_structured_headers_are_literal_in_the_received_bytes(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/d.db"
+    server = SmtpServer().start()
+    try:
+        store_fresh_papers(db)
+        subs = [{**ADA, "name": "Jörg Müller-Ünal"}]
+        config = make_config(tmp_path, db, subs, transport="smtp", unsubscribe_mailto="leave@lab.example",
+                             smtp={"host": "127.0.0.1", "port": server.port, "security": "none"})
+        assert send(config) == 0
+    finally:
+        server.stop()
+    raw = raw_headers(server.sink.received[0].data)
+    assert raw.isascii()
+    unsub = re.search(r"^List-Unsubscribe: (.*(?:\n[ \t].*)*)$", raw, re.M)
+    assert unsub, raw
+    targets = [t.strip() for t in re.sub(r"\n[ \t]+", " ", unsub.group(1)).split(",")]
+    assert re.fullmatch(r"<https://digest\.lab\.example/unsubscribe/[\w.\-]+>", targets[0])
+    assert re.fullmatch(r"<mailto:leave@lab\.example\?subject=unsubscribe%20\d+>", targets[1])
+    assert "=?" not in unsub.group(1)
+    assert re.search(r"^List-Id: Paper Digest <digest\.lab\.example>$", raw, re.M)
+    assert re.search(r"^Message-ID: <[^<>\s]+@lab\.example>$", raw, re.M)
+    assert re.search(r"^From: Paper Digest <digest@lab\.example>$", raw, re.M)
+    to = re.search(r"^To: (.*)$", raw, re.M)
+    assert to and to.group(1).endswith(" <ada@example.org>") and "=?utf-8?" in to.group(1)
+    assert server.sink.received[0].message["To"] == "Jörg Müller-Ünal <ada@example.org>"
+
+
+@pytest.mark.parametrize("smtputf8", [True, False])
+def test_internationalised_addresses_go_out_or_fail_alone(tmp_path: Path, smtputf8: bool) -> None:
+    db = f"sqlite:///{tmp_path}/d.db"
+    server = SmtpServer(smtputf8=smtputf8).start()
+    subs = [{**ADA, "email": "jörg@bücher.de", "name": "Jörg"}, ADA,
+            {**ADA, "email": "eve@bücher.de", "name": "Eve"}]
+    try:
+        store_fresh_papers(db)
+        config = make_config(tmp_path, db, subs, transport="smtp",
+                             smtp={"host": "127.0.0.1", "port": server.port, "security": "none"})
+        assert send(config) == 0
+    finally:
+        server.stop()
+    got = {r.recipients[0]: r for r in server.sink.received}
+    assert "ada@example.org" in got and "eve@xn--bcher-kva.de" in got  # IDNA domain: plain SMTP
+    rows = {r.recipient: r for r in outbox(db)}
+    if smtputf8:
+        assert "jörg@xn--bcher-kva.de" in got
+        assert "To: Jörg <jörg@xn--bcher-kva.de>" in raw_headers(got["jörg@xn--bcher-kva.de"].data)
+        assert all(r.status == "sent" for r in rows.values())
+    else:
+        assert len(got) == 2
+        failed = rows["jörg@xn--bcher-kva.de"]
+        assert failed.status == "failed" and "SMTPUTF8" in (failed.last_error or "")
+
+
+def test_one_subscriber_whose_render_raises_fails_alone_and_status_says_why(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from digest.compose.render import packaged_templates
+
+    own = tmp_path / "mytemplates" / "email"
+    own.mkdir(parents=True)
+    shipped = (packaged_templates() / "email" / "digest.txt.j2").read_text()
+    (own / "digest.txt.j2").write_text(  # breaks for one recipient only
+        '{% if d.recipient == "bob@example.org" %}{{ no_such_field }}{% endif %}' + shipped)
+    db = f"sqlite:///{tmp_path}/d.db"
+    server = SmtpServer().start()
+    try:
+        store_fresh_papers(db)
+        config = make_config(tmp_path, db, SUBS, transport="smtp", templates_dir="mytemplates",
+                             smtp={"host": "127.0.0.1", "port": server.port, "security": "none"})
+        assert send(config) == 0
+        assert send(config) == 0  # the next cycle neither retries bob nor repeats the others
+    finally:
+        server.stop()
+    assert sorted(r.recipients[0] for r in server.sink.received) == \
+        ["ada@example.org", "eve@example.org"]
+    bob = next(r for r in outbox(db) if r.recipient == "bob@example.org")
+    assert bob.status == "failed" and "no_such_field" in (bob.last_error or "")
+    capsys.readouterr()
+    assert main(["status", "-c", str(config)]) == 0
+    status = capsys.readouterr().out
+    assert "bob@example.org" in status and "composing the digest failed" in status
+
+
+def test_a_stored_subscriber_with_nul_in_interests_does_not_stop_the_others(
+        tmp_path: Path, db_url: str) -> None:
+    server = SmtpServer().start()
+    try:
+        store_fresh_papers(db_url)
+        config = make_config(tmp_path, db_url, SUBS, transport="smtp",
+                             smtp={"host": "127.0.0.1", "port": server.port, "security": "none"})
+        with session_scope(open_database(db_url)) as s:  # a row from before inputs were checked
+            s.add(Subscriber(email="nul@example.org", origin="web", token_nonce="n",
+                             interests={"topics": ["large\x00language models"],
+                                        "keywords": ["LLM\x00"], "max_papers": 3}))
+        assert send(config) == 0
+    finally:
+        server.stop()
+    got = sorted(r.recipients[0] for r in server.sink.received)
+    assert got == ["ada@example.org", "bob@example.org", "eve@example.org", "nul@example.org"]
+    assert all(b"\x00" not in r.data for r in server.sink.received)
+
+
+def test_control_characters_are_refused_at_the_config(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    config = make_config(tmp_path, f"sqlite:///{tmp_path}/d.db",
+                         [{**ADA, "topics": ["large\x00language models"]}])
+    assert main(["check-config", "-c", str(config)]) == 2
+    assert "subscribers[0].topics" in capsys.readouterr().err
+
+
+def test_unknown_names_on_the_command_line_exit_2(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    config = make_config(tmp_path, f"sqlite:///{tmp_path}/d.db", SUBS)
+    assert main(["send", "-c", str(config), "--subscriber", "nobody@example.org"]) == 2
+    assert main(["poll", "-c", str(config), "--source", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert "nobody@example.org" in err and "nosuch" in err
+
+
+def test_missing_password_variable_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_SUCH_SMTP_PASSWORD", raising=False)
+    config = make_config(tmp_path, f"sqlite:///{tmp_path}/d.db", SUBS, transport="smtp",
+                         smtp={"host": "127.0.0.1", "port": 9, "username": "digest",
+                               "password_env": "NO_SUCH_SMTP_PASSWORD"})
+    assert main(["check-config", "-c", str(config)]) == 2
+    assert "NO_SUCH_SMTP_PASSWORD" in capsys.readouterr().err
+    store_fresh_papers(f"sqlite:///{tmp_path}/d.db")
+    assert send(config) == 1  # stays queued, and says why
+    assert "NO_SUCH_SMTP_PASSWORD" in capsys.readouterr().err
+    assert {r.status for r in outbox(f"sqlite:///{tmp_path}/d.db")} == {"queued"}

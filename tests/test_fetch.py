@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
 
 from digest.config import FetchConfig
-from digest.errors import PermanentFetchError, TransientFetchError
+from digest.errors import PermanentFetchError, TransientFetchError, UnreachableError
 from digest.ingest.fetch import Fetcher, parse_retry_after
 from tests.feedserver import FeedServer, Reply
 
@@ -68,12 +69,36 @@ async def test_body_over_the_cap_is_refused(feed_server: FeedServer) -> None:
             await f.get(url)
 
 
-async def test_timeouts_are_transient(feed_server: FeedServer) -> None:
+async def test_timeouts_are_transient_and_not_retried_within_the_poll(
+        feed_server: FeedServer) -> None:
     url = feed_server.serve("/hang", Reply(b"late", delay=1.0))
-    cfg = FAST.model_copy(update={"timeout_seconds": 0.2, "retries": 0})
+    cfg = FAST.model_copy(update={"timeout_seconds": 0.2, "retries": 2})
     async with Fetcher(cfg) as f:
-        with pytest.raises(TransientFetchError, match="timed out"):
+        with pytest.raises(UnreachableError, match=r"no complete answer .* within 0\.2 s"):
             await f.get(url)
+    assert len(feed_server.hits_for("/hang")) == 1
+
+
+async def test_a_trickling_server_is_cut_at_the_total_deadline(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/trickle", Reply(b"<rss>" + b"x" * 100, trickle=0.2))
+    cfg = FAST.model_copy(update={"timeout_seconds": 0.6, "retries": 2})
+    started = time.monotonic()
+    async with Fetcher(cfg) as f:
+        with pytest.raises(UnreachableError, match=r"within 0\.6 s"):
+            await f.get(url)
+    assert time.monotonic() - started < 1.2  # each byte came within the read timeout
+
+
+async def test_refused_and_reset_connections_say_why(feed_server: FeedServer) -> None:
+    from tests.smtpsink import free_port
+
+    reset = feed_server.serve("/reset", Reply(reset=True))
+    async with Fetcher(FAST.model_copy(update={"retries": 1})) as f:
+        with pytest.raises(UnreachableError, match="connection refused"):
+            await f.get(f"http://127.0.0.1:{free_port()}/feed")
+        with pytest.raises(TransientFetchError, match="broke off"):
+            await f.get(reset)
+    assert len(feed_server.hits_for("/reset")) == 2  # a dropped answer is retried once
 
 
 async def test_polite_host_gets_one_request_at_a_time_spaced_out(feed_server: FeedServer) -> None:

@@ -213,3 +213,54 @@ async def test_one_polling_clock_follows_the_schedule_and_its_edits(
     again = await poll_sources(edited, engine, now=noon + timedelta(minutes=30))
     assert [r.source for r in again] == ["arxiv"]  # the edited schedule counts at once
     assert len(feed_server.hits_for("/rss")) == 2
+
+
+async def test_an_interrupted_poll_leaves_the_feed_as_it_was(
+        tmp_path: Path, db_url: str, feed_server: FeedServer) -> None:
+    import asyncio
+
+    url = feed_server.serve("/slow", Reply(read_data(RSS_4), delay=3))
+    config = load_config(write_config(tmp_path, db_url, [
+        {"name": "slow", "type": "arxiv_rss", "url": url}]))
+    engine = open_database(config.database)
+    task = asyncio.create_task(poll_sources(config, engine))
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with Session(engine) as s:
+        feed = s.exec(select(Feed)).one()
+    assert feed.last_success_at is None and feed.error_count == 0
+    assert feed.next_check_at is None  # still due: the next poll tries it at once
+
+
+def test_run_once_with_trickling_silent_and_resetting_feeds_stays_bounded(
+        tmp_path: Path, feed_server: FeedServer) -> None:
+    import time as clock
+
+    timeout = 2.0
+    sources = [*good_sources(feed_server)[:2],
+               {"name": "trickle", "type": "rss",
+                "url": feed_server.serve("/trickle", Reply(b"<rss>" + b" " * 200, trickle=0.5))},
+               {"name": "silent", "type": "rss",
+                "url": feed_server.serve("/silent", Reply(b"<rss/>", delay=60))},
+               {"name": "reset", "type": "rss", "url": feed_server.serve("/reset", Reply(reset=True))}]
+    db = f"sqlite:///{tmp_path}/d.db"
+    config = write_config(tmp_path, db, sources,
+                          subscribers=[{"email": "ada@example.org", "topics": ["language models"]}],
+                          delivery={"outbox_dir": "out"})
+    doc = yaml.safe_load(config.read_text())
+    doc["fetch"].update(timeout_seconds=timeout, retries=2)
+    config.write_text(yaml.safe_dump(doc))
+    started = clock.monotonic()
+    assert main(["run", "-c", str(config), "--once", "--force"]) == 0
+    elapsed = clock.monotonic() - started
+    print(f"\nrun --once with trickling, silent and resetting feeds: {elapsed:.1f} s "
+          f"(fetch timeout {timeout:g} s)")
+    assert elapsed < 2 * timeout + 2  # + start-up, ranking and delivery
+    with Session(open_database(db)) as s:
+        feeds = {f.name: f for f in s.exec(select(Feed)).all()}
+    assert all(feeds[n].error_count == 1 for n in ("trickle", "silent", "reset"))
+    assert "within 2 s" in (feeds["silent"].last_error or "")
+    assert feeds["arxiv-rss"].error_count == 0 and feeds["arxiv-atom"].error_count == 0
+    assert len(list((tmp_path / "out").glob("*.eml"))) == 1  # ada got her digest all the same

@@ -15,12 +15,12 @@ from digest.cli.common import Subparsers, add_command, open_config
 from digest.clock import utcnow
 from digest.compose.digests import compose_due, preview_digest
 from digest.compose.schedule import next_send_time
-from digest.deliver.outbox import deliver_queue
+from digest.deliver.outbox import deliver_queue, requeue_if_unowned
 from digest.errors import DigestError, UnknownSubscriberError
 from digest.storage.db import session_scope
 from digest.storage.feeds import all_feeds
 from digest.storage.models import OutboxStatus, SubscriberStatus
-from digest.storage.outbox import queue_counts
+from digest.storage.outbox import latest_failures, queue_counts
 from digest.storage.subscribers import all_subscribers
 
 
@@ -61,9 +61,11 @@ def cmd_send(args: argparse.Namespace) -> int:
     composed = compose_due(engine, config, force=args.force, only=args.subscriber,
                            dry_run=args.dry_run)
     for c in composed:
-        print(f"{c.status:8} {c.email} {c.digest_date} {c.papers} papers  {c.subject}")
+        print(f"{c.status:8} {c.email} {c.digest_date} {c.papers} papers  {c.subject or c.error}")
     if args.dry_run:
         return 0
+    if requeued := requeue_if_unowned(engine):
+        print(f"requeued {requeued} digest(s) a stopped daemon left in flight")
     report = asyncio.run(deliver_queue(engine, config))
     print(f"delivered {report.sent}, to retry {report.retry}, failed {report.failed}")
     for error in report.errors[:20]:
@@ -85,15 +87,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         counts = queue_counts(session)
         subs = all_subscribers(session)
         feeds = all_feeds(session)
+        failures = latest_failures(session)
     console.print("queue: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in
                                         OutboxStatus))
     table = Table(title="subscribers")
-    for column in ("email", "status", "next send (local)", "last digest", "failures"):
-        table.add_column(column)
+    for column in ("email", "status", "next send (local)", "last digest", "failures",
+                   "last failed digest"):
+        table.add_column(column, overflow="fold")
     for s in subs:
         active = s.status == SubscriberStatus.ACTIVE
         nxt = next_send_time(s, now).strftime("%Y-%m-%d %H:%M %Z") if active else "-"
+        day, error = failures.get(s.id or 0, (None, ""))
         table.add_row(s.email, s.status, nxt, str(s.last_digest_date or "-"), str(s.failure_streak),
+                      f"{day}: {error[:100]}" if day else "-",
                       style="yellow" if s.status == SubscriberStatus.PAUSED else None)
     console.print(table)
     feed_table = Table(title="feeds")

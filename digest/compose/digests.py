@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session
 
 from digest.clock import utcnow
@@ -26,14 +28,25 @@ from digest.compose.schedule import due_date
 from digest.compose.select import FIRST_WINDOW, Selection, select_papers
 from digest.compose.views import DigestView, digest_view, why_line
 from digest.config import Config
+from digest.errors import UnknownSubscriberError
 from digest.rank import Interest, Pick
 from digest.storage.db import session_scope
 from digest.storage.models import DigestKind, Outbox, OutboxPaper, Paper, Subscriber
-from digest.storage.outbox import already_sent, composed_pairs, last_digest_at, save_digest
+from digest.storage.outbox import (
+    already_sent,
+    composed_pairs,
+    last_digest_at,
+    record_compose_failure,
+    save_digest,
+)
 from digest.storage.subscribers import active_subscribers, find_subscriber, sync_subscribers
+from digest.text import one_line
 from digest.tokens import make_token
 
 log = logging.getLogger(__name__)
+# The database being unreachable is nobody's fault in particular: the whole cycle stops and
+# is retried; any other error is one subscriber's and fails alone.
+CONNECTION_ERRORS = (OperationalError, InterfaceError)
 COMPOSE_CHUNK = 1000  # subscribers ranked together; a stop request is honoured between chunks
 
 
@@ -41,6 +54,7 @@ class ComposeStatus(StrEnum):
     """What composing did for one subscriber."""
 
     QUEUED = "queued"        # a new outbox row
+    FAILED = "failed"        # this subscriber's digest could not be composed (see `error`)
     EMPTY = "empty"          # nothing relevant today (empty_digest: skip)
     EXISTS = "exists"        # that date's digest was composed already
     DRY_RUN = "dry-run"      # rendered, not recorded
@@ -55,6 +69,7 @@ class Composed:
     status: ComposeStatus
     papers: int = 0
     subject: str = ""
+    error: str = ""
 
 
 def due_subscribers(session: Session, now: datetime, force: bool,
@@ -77,6 +92,10 @@ def compose_due(engine: Engine, config: Config, now: datetime | None = None, *,
     now = now or utcnow()
     with session_scope(engine) as session:
         sync_subscribers(session, config.subscribers)
+        if only and find_subscriber(session, only) is None:
+            raise UnknownSubscriberError(f"no subscriber {only!r}",
+                                         "check the address against the config and "
+                                         "`digest subscribers list`")
         due = due_subscribers(session, now, force, only)
         ids = [s.id for s, _ in due if s.id is not None]
         since = last_digest_at(session, ids)
@@ -97,10 +116,49 @@ def compose_due(engine: Engine, config: Config, now: datetime | None = None, *,
 def _compose_group(engine: Engine, config: Config, members: Sequence[tuple[Subscriber, date]],
                    since: datetime, sent: dict[int, set[str]], now: datetime,
                    dry_run: bool) -> list[Composed]:
-    with session_scope(engine) as session:
-        chosen = select_papers(session, config, [s for s, _ in members], since, now, sent)
-    return [_compose_one(engine, config, sub, day, interest, chosen, now, dry_run)
+    """Rank the group together; if that fails, rank its members one by one so that one
+    subscriber's bad data fails alone. Each digest is composed (and fails) alone."""
+    try:
+        with session_scope(engine) as session:
+            chosen = select_papers(session, config, [s for s, _ in members], since, now, sent)
+    except CONNECTION_ERRORS:
+        raise
+    except Exception:
+        if len(members) == 1:
+            sub, day = members[0]
+            return [_failed(engine, sub, day, now, dry_run, "choosing papers")]
+        return [c for m in members
+                for c in _compose_group(engine, config, [m], since, sent, now, dry_run)]
+    return [_compose_isolated(engine, config, sub, day, interest, chosen, now, dry_run)
             for (sub, day), interest in zip(members, chosen.interests, strict=True)]
+
+
+def _compose_isolated(engine: Engine, config: Config, sub: Subscriber, day: date,
+                      interest: Interest, selection: Selection, now: datetime,
+                      dry_run: bool) -> Composed:
+    try:
+        return _compose_one(engine, config, sub, day, interest, selection, now, dry_run)
+    except CONNECTION_ERRORS:
+        raise
+    except Exception:
+        return _failed(engine, sub, day, now, dry_run, "composing the digest")
+
+
+def _failed(engine: Engine, sub: Subscriber, day: date, now: datetime, dry_run: bool,
+            step: str) -> Composed:
+    """Log the traceback and record the failure as that date's digest (shown by `digest
+    status`); it is not retried until the next digest date."""
+    log.exception("%s for %s failed; the other subscribers go on", step, sub.email)
+    reason = one_line(f"{step} failed: {sys.exc_info()[1]!r}", 500)
+    if not dry_run:
+        try:
+            record_compose_failure(engine, sub.id or 0, sub.email, day, reason,
+                                   new_message_id("failed.invalid"), now)
+        except CONNECTION_ERRORS:
+            raise
+        except Exception:  # even the record failed: it is in the log, and retried next cycle
+            log.exception("could not record the failure for %s", sub.email)
+    return Composed(sub.email, day, ComposeStatus.FAILED, error=reason)
 
 
 def _compose_one(engine: Engine, config: Config, sub: Subscriber, day: date, interest: Interest,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8, Policy
-from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from email.utils import format_datetime, make_msgid, parseaddr
 
 import idna
 
@@ -68,7 +69,8 @@ def build_message(rendered: Rendered, env: Envelope) -> bytes:
     """A multipart/alternative message with list headers (RFC 2369, RFC 8058)."""
     msg = EmailMessage(policy=header_policy(env.recipient, parseaddr(env.sender)[1]))
     msg["From"] = env.sender
-    msg["To"] = formataddr((one_line(env.recipient_name or "", 100), env.recipient))
+    local, _, domain = env.recipient.rpartition("@")
+    msg["To"] = Address(one_line(env.recipient_name or "", 100), local, domain)
     msg["Subject"] = one_line(rendered.subject, 250)
     msg["Date"] = format_datetime(env.date)
     msg["Message-ID"] = env.message_id

@@ -13,4 +13,5 @@ from digest.config.model import (
 )
 
 __all__ = ["Config", "DaemonConfig", "DeliveryConfig", "FetchConfig", "RankingConfig",
-           "SemanticConfig", "SmtpConfig", "SubscriberConfig", "WebConfig", "check_environment", "load_config"]
+           "SemanticConfig", "SmtpConfig", "SubscriberConfig", "WebConfig", "check_environment",
+           "load_config"]

@@ -19,6 +19,7 @@ from digest.rank.model import MAX_PAPERS
 from digest.sources import SourceConfig
 from digest.sources.base import StrictModel, check_zone
 from digest.sources.ids import split_arxiv_id
+from digest.text import has_control
 
 
 class SemanticConfig(StrictModel):
@@ -81,8 +82,17 @@ class SubscriberConfig(StrictModel):
     @field_validator("name")
     @classmethod
     def _one_line(cls, value: str | None) -> str | None:
-        if value is not None and any(c in value for c in "\r\n\x00"):
-            raise ValueError("the name must be one line (no line breaks)")
+        if value is not None and (has_control(value) or any(c in value for c in "\r\n")):
+            raise ValueError("the name must be one line without control characters")
+        return value
+
+    @field_validator("topics", "keywords", "authors", "exclude")
+    @classmethod
+    def _printable(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if has_control(item):
+                raise ValueError(f"{item!r} holds a control character (such as NUL); "
+                                 "remove it")
         return value
 
     @field_validator("timezone")

@@ -157,8 +157,9 @@ class Daemon:
             composed = await asyncio.to_thread(compose_due, self.engine, self.config,
                                                force=force, should_stop=self.stop.is_set)
             for c in composed:
-                log.info("composed %s for %s (%s, %d papers)", c.digest_date, c.email, c.status,
-                         c.papers)
+                log.log(logging.WARNING if c.error else logging.INFO,
+                        "composed %s for %s (%s, %d papers)%s", c.digest_date, c.email, c.status,
+                        c.papers, f": {c.error}" if c.error else "")
             report = await deliver_queue(self.engine, self.config, stop=self.stop)
             if report.sent or report.retry or report.failed:
                 log.info("delivered %d, to retry %d, failed %d", report.sent, report.retry,

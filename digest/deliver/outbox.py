@@ -19,6 +19,7 @@ from digest.config import Config
 from digest.deliver.mailer import Mailer, make_mailer
 from digest.errors import DeliveryError
 from digest.storage.db import session_scope
+from digest.storage.lock import DaemonLock
 from digest.storage.models import Outbox, OutboxStatus, Subscriber, SubscriberStatus
 from digest.storage.outbox import claim_outbox, mark_sent, requeue_sending
 from digest.text import one_line
@@ -182,3 +183,15 @@ def _release(engine: Engine, rows: list[Outbox]) -> None:
 def requeue_in_flight(engine: Engine) -> int:
     """Rows left 'sending' by a process that died; only safe while holding the daemon lock."""
     return requeue_sending(engine)
+
+
+def requeue_if_unowned(engine: Engine) -> int:
+    """Requeue what a dead daemon left in flight, when no live daemon holds the lock (a
+    command run after a crash); rows a running daemon is sending are left alone."""
+    lock = DaemonLock(engine)
+    if not lock.try_acquire():
+        return 0
+    try:
+        return requeue_in_flight(engine)
+    finally:
+        lock.release()

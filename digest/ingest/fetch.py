@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections.abc import AsyncIterator
@@ -16,7 +17,12 @@ import httpx
 
 from digest import __version__
 from digest.config import FetchConfig
-from digest.errors import FetchError, PermanentFetchError, TransientFetchError
+from digest.errors import (
+    FetchError,
+    PermanentFetchError,
+    TransientFetchError,
+    UnreachableError,
+)
 from digest.text import one_line
 
 TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
@@ -121,6 +127,8 @@ class Fetcher:
         while True:
             try:
                 return await self._get_once(url, etag, last_modified)
+            except UnreachableError:
+                raise  # the feed's backoff tries again later; no second wait in this poll
             except TransientFetchError as exc:
                 wait = exc.retry_after if exc.retry_after is not None else self._backoff(attempt)
                 if attempt >= self.config.retries or wait > self.config.max_retry_wait_seconds:
@@ -135,16 +143,22 @@ class Fetcher:
         assert self._client is not None, "use `async with Fetcher(...)`"
         headers = {k: v for k, v in (("If-None-Match", etag),
                                      ("If-Modified-Since", last_modified)) if v}
+        limit = self.config.timeout_seconds
         async with self.limiter.slot(urlsplit(url).hostname or ""):
             try:
-                async with self._client.stream("GET", url, headers=headers) as resp:
+                async with asyncio.timeout(limit), \
+                        self._client.stream("GET", url, headers=headers) as resp:
                     return await self._read(url, resp)
-            except httpx.TimeoutException as exc:
-                raise TransientFetchError(f"timed out fetching {url}",
-                                          "the server is slow; it will be retried later") from exc
+            except (TimeoutError, httpx.TimeoutException) as exc:
+                raise UnreachableError(f"no complete answer from {url} within {limit:g} s",
+                                       "the server is slow or silent; the feed backs off and "
+                                       "tries again later") from exc
+            except httpx.ConnectError as exc:
+                raise UnreachableError(f"cannot connect to {url}: {_reason(exc)}",
+                                       "check the URL and that the server is up") from exc
             except httpx.TransportError as exc:
-                raise TransientFetchError(f"cannot connect to {url}: {exc.__class__.__name__}",
-                                          "check the URL and the network") from exc
+                raise TransientFetchError(f"the answer from {url} broke off: {_reason(exc)}",
+                                          "retried once at once; then the feed backs off") from exc
 
     async def _read(self, url: str, resp: httpx.Response) -> FetchResult:
         status = resp.status_code
@@ -181,3 +195,14 @@ class Fetcher:
 def _too_big(url: str, cap: int) -> FetchError:
     return PermanentFetchError(f"response from {url} is larger than {cap} bytes",
                                "raise fetch.max_body_bytes if this feed is really that large")
+
+
+def _reason(exc: Exception) -> str:
+    """The operating system's words for a network failure ('connection refused')."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and (cause.errno or cause.strerror):
+            errno = cause.errno or 0  # a resolver's codes are negative: use its own words
+            return (os.strerror(errno) if errno > 0 else str(cause.strerror)).lower()
+        cause = cause.__cause__ or cause.__context__
+    return str(exc) or exc.__class__.__name__

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from sqlmodel import Session
 
 from digest.clock import utcnow
 from digest.config import Config, FetchConfig
-from digest.errors import DigestError, FetchError, ParseError
+from digest.errors import DigestError, FetchError, ParseError, UnknownSourceError
 from digest.ingest.fetch import Fetcher
 from digest.ingest.plan import SourceBodies, fetch_by_ids, fetch_source
 from digest.sources import PARSERS, TYPES, SourceConfig, arxiv_api
@@ -88,6 +89,10 @@ async def poll_sources(config: Config, engine: Engine, *, force: bool = False,
     """Poll every due source once (all enabled ones with `force`), concurrently; then fetch
     the liked papers no source has brought yet."""
     now = now or utcnow()
+    unknown = sorted(set(names or ()) - {s.name for s in config.sources})
+    if unknown:
+        raise UnknownSourceError(f"no source named {', '.join(unknown)}",
+                                 "check the names against `sources` in the config")
     sources = [s for s in config.sources if names is None or s.name in names]
     with session_scope(engine) as session:
         chosen = [s for s in sources if s.enabled] if force else \
@@ -139,6 +144,7 @@ async def poll_source(src: SourceConfig, engine: Engine, fetcher: Fetcher,
     with session_scope(engine) as session:
         feed = feed_named(session, src.name)
     retry_after: float | None = None
+    started = time.monotonic()
     try:
         got = await fetch_source(src, fetcher, feed.etag, feed.last_modified)
         report.status = got.status
@@ -150,8 +156,14 @@ async def poll_source(src: SourceConfig, engine: Engine, fetcher: Fetcher,
         retry_after = exc.retry_after if isinstance(exc, FetchError) else None
         log.warning("source %s failed: %s", src.name, report.error,
                     exc_info=not isinstance(exc, DigestError))
-    finally:
-        _save_feed_state(engine, feed, report, now, fetch_cfg, src, retry_after)
+    except asyncio.CancelledError:  # stopped mid-poll: neither a success nor a failure
+        log.info("poll of %s interrupted; its state is left as it was", src.name)
+        raise
+    # the schedule counts from the poll's start; a failure's backoff from its end, so a slow
+    # failure is not due again at once
+    finished = now + timedelta(seconds=time.monotonic() - started)
+    _save_feed_state(engine, feed, report, now if report.error is None else finished,
+                     fetch_cfg, src, retry_after)
     return report
 
 

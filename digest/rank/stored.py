@@ -22,6 +22,7 @@ from digest.storage.papers import (
     stored_embeddings,
     texts_of,
 )
+from digest.text import one_line
 
 if TYPE_CHECKING:
     from digest.config import Config  # annotations only: config depends on the ranker's limits
@@ -39,11 +40,12 @@ def candidate_of(paper: Paper) -> Candidate:
 
 
 def interest_of(row: Subscriber) -> Interest:
-    """The ranker's view of a stored subscriber."""
+    """The ranker's view of a stored subscriber (control characters a row may still hold from
+    before they were refused at input become spaces)."""
     i = row.interests
 
     def strings(name: str) -> tuple[str, ...]:
-        return tuple(str(x) for x in i.get(name) or ())
+        return tuple(s for x in i.get(name) or () if (s := one_line(str(x))))
 
     return Interest(
         key=row.email, topics=strings("topics"), keywords=strings("keywords"),

@@ -61,6 +61,14 @@ class DaemonLock:
             conn.close()
         return got
 
+    def try_acquire(self) -> bool:
+        """Take the lock if nobody holds it; False (and nothing held) otherwise."""
+        try:
+            self.acquire()
+        except AlreadyRunningError:
+            return False
+        return True
+
     def release(self) -> None:
         """Give the lock back."""
         if self._file is not None:

@@ -60,6 +60,23 @@ def save_digest(engine: Engine, row: Outbox, papers: Sequence[OutboxPaper]) -> b
     return True
 
 
+def record_compose_failure(engine: Engine, subscriber_id: int, recipient: str, day: date,
+                           reason: str, message_id: str, now: datetime) -> None:
+    """That date's digest could not be composed: a failed row with the reason, no message."""
+    row = Outbox(subscriber_id=subscriber_id, digest_date=day, status=OutboxStatus.FAILED,
+                 message_id=message_id, recipient=recipient, subject="", message=None,
+                 last_error=reason, created_at=now)
+    save_digest(engine, row, [])
+
+
+def latest_failures(session: Session) -> dict[int, tuple[date, str]]:
+    """Each subscriber's most recent failed digest: its date and reason."""
+    rows = session.exec(select(col(Outbox.subscriber_id), col(Outbox.digest_date), col(Outbox.last_error))
+                        .where(Outbox.status == OutboxStatus.FAILED)
+                        .order_by(col(Outbox.digest_date))).all()
+    return {int(sid): (day, error or "") for sid, day, error in rows}
+
+
 def claim_outbox(session: Session, now: datetime, limit: int, stale_after: float) -> list[Outbox]:
     """Mark up to `limit` due rows 'sending' and return them (SKIP LOCKED on PostgreSQL)."""
     stale = now - timedelta(seconds=stale_after)
