@@ -229,3 +229,15 @@ def test_hostile_input_is_refused_or_escaped(site: Site) -> None:
                             headers={"Content-Type": "application/x-www-form-urlencoded"}
                             ).status_code == 400
     assert site.mails() == []
+
+
+def test_internationalised_address_subscribes_and_nul_is_refused(site: Site) -> None:
+    answer = site.subscribe("jörg@bücher.de")
+    assert answer.status_code == 200 and "Check your inbox" in answer.text
+    notices = list(site.outbox.glob("*.eml"))
+    assert len(notices) == 1
+    raw = notices[0].read_bytes()
+    assert "To: jörg@xn--bcher-kva.de".encode() in raw  # IDNA domain, UTF-8 local part
+    nul = site.subscribe("nul@example.org", topics="gaussian\x00splatting")
+    assert nul.status_code == 400 and 'id="topics-error"' in nul.text
+    assert "control character" in nul.text
