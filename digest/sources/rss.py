@@ -45,15 +45,33 @@ def _from_entry(entry: Any) -> PaperRecord | None:
         return None
     arxiv = _find_arxiv(entry, link)
     doi = _find_doi(entry, link)
-    abstract = html_to_text(entry.get("summary", "") or _content(entry))
+    named, abstract = _labelled(html_to_text(entry.get("summary", "") or _content(entry)))
     return PaperRecord(
         canonical_id=canonical_id(arxiv[0] if arxiv else None, doi, title, link or None),
         arxiv_id=arxiv[0] if arxiv else None, version=(arxiv[1] if arxiv else None) or 1,
-        title=title, abstract=paragraph(abstract), authors=_authors(entry),
+        title=title, abstract=paragraph(abstract), authors=_authors(entry) or named,
         categories=[one_line(t.get("term", ""), 80) for t in entry.get("tags", [])
                     if t.get("term")][:20],
-        doi=doi, published=_date(entry), url=http_url(link),
+        doi=doi, published=_date(entry),
+        # an aggregator's page (tldr.takara.ai/p/<id>) is not the paper's: link arXiv itself
+        url=f"https://arxiv.org/abs/{arxiv[0]}" if arxiv else http_url(link),
+        pdf_url=f"https://arxiv.org/pdf/{arxiv[0]}" if arxiv else None,
     )
+
+
+_AUTHORS_LINE = re.compile(r"^\s*Authors?:\s*(.+?)\s*$", re.M | re.I)
+_SUMMARY_LINE = re.compile(r"^\s*(?:Summary|Abstract):\s*", re.M | re.I)
+
+
+def _labelled(text: str) -> tuple[list[str], str]:
+    """Authors and abstract of a description written as 'Authors: …', 'Summary: …' lines
+    (Hugging Face daily-papers RSS); other descriptions are the abstract as they are."""
+    authors = _AUTHORS_LINE.search(text)
+    summary = _SUMMARY_LINE.search(text)
+    if not (authors and summary):
+        return [], text
+    names = (author_name(n) for n in authors.group(1).split(","))
+    return [n for n in names if n][:MAX_AUTHORS], text[summary.end():]
 
 
 def _content(entry: Any) -> str:
