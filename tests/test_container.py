@@ -1,8 +1,13 @@
-"""Container files: docker-compose.yml is valid against the compose schema; the Dockerfile is sane."""
+"""Container files, checked without a container engine (tests/test_container_e2e.py runs them for real):
+docker-compose.yml is valid against the compose spec Docker Compose 2.40.3 ships and keeps secrets and
+ports safe; the Dockerfile is the two-stage, non-root, Python-3.11 image with its HEALTHCHECK."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import jsonschema
@@ -13,20 +18,66 @@ from digest.cli import main
 ROOT = Path(__file__).parents[1]
 
 
+def compose() -> dict:  # type: ignore[type-arg]
+    return dict(yaml.safe_load((ROOT / "docker-compose.yml").read_text()))
+
+
 def test_compose_file_validates_against_the_compose_spec() -> None:
+    # tests/data/compose_spec.json: the schema embedded in Docker Compose v2.40.3 (compose-go)
     schema = json.loads((ROOT / "tests/data/compose_spec.json").read_text())
-    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    jsonschema.Draft201909Validator(schema).validate(doc)
+    doc = compose()
+    jsonschema.Draft7Validator(schema).validate(doc)
     assert {"digest", "mailpit", "postgres"} <= set(doc["services"])
     assert doc["services"]["postgres"]["profiles"] == ["postgres"]
-    assert "8025:8025" in doc["services"]["mailpit"]["ports"]
 
 
-def test_compose_config_is_a_valid_digest_config() -> None:
+def test_compose_publishes_no_default_secret_no_smtp_port_and_waits_for_postgres() -> None:
+    services = compose()["services"]
+    digest, mailpit, postgres = services["digest"], services["mailpit"], services["postgres"]
+    # unset by default: the app then generates a key once and keeps it in the database
+    assert digest["environment"]["DIGEST_SECRET_KEY"] == "${DIGEST_SECRET_KEY:-}"
+    assert "command" not in digest  # the image's own CMD reads /config/docker.yaml
+    assert "./config:/config:ro" in digest["volumes"]
+    ports = [p for s in services.values() for p in s.get("ports", [])]
+    assert all(p.startswith("127.0.0.1:") for p in ports) and not any("1025" in p for p in ports)
+    assert "127.0.0.1:8025:8025" in mailpit["ports"]
+    assert ":latest" not in mailpit["image"] and mailpit["image"].split(":")[1][0] == "v"
+    assert digest["depends_on"]["postgres"] == {"condition": "service_healthy", "required": False}
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+
+
+def test_compose_config_is_a_valid_digest_config_serving_healthz_on_the_published_port() -> None:
     assert main(["check-config", "-c", str(ROOT / "config/docker.yaml")]) == 0
+    daemon = yaml.safe_load((ROOT / "config/docker.yaml").read_text())["daemon"]
+    assert daemon["http_port"] == 8080 and daemon["http_host"] == "0.0.0.0"
+    assert "127.0.0.1:8080:8080" in compose()["services"]["digest"]["ports"]
 
 
-def test_dockerfile_runs_as_non_root_with_a_healthcheck() -> None:
+def test_dockerfile_is_two_stage_python_3_11_non_root_with_a_healthcheck() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    assert "USER digest" in text and "HEALTHCHECK" in text and "/healthz" in text
-    assert "python:3.12-slim" in text and 'VOLUME ["/config", "/data"]' in text
+    froms = [line.split()[1] for line in text.splitlines() if line.startswith("FROM ")]
+    tested = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["python_version"]
+    assert froms == [f"python:{tested}-slim-bookworm"] * 2  # the Python CI checks, pinned by version
+    assert "USER digest" in text and "HEALTHCHECK" in text and 'VOLUME ["/config", "/data"]' in text
+    assert 'CMD ["run", "-c", "/config/docker.yaml", "--log-json"]' in text
+    # .dockerignore is an allowlist: .venv, var/ and .git never go to the build
+    rules = [r for r in (ROOT / ".dockerignore").read_text().splitlines() if r and r[0] != "#"]
+    assert rules[0] == "*"
+    assert {r for r in rules if r[0] == "!"} == {"!pyproject.toml", "!README.md", "!digest/",
+                                                   "!templates/", "!docker/"}
+
+
+def test_entrypoint_without_a_config_says_how_to_mount_one(tmp_path: Path) -> None:
+    done = subprocess.run(["sh", str(ROOT / "docker/entrypoint.sh"), "run", "-c",
+                           str(tmp_path / "docker.yaml")], capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "-v ./config:/config" in done.stderr
+
+
+def test_healthcheck_names_the_missing_http_port(tmp_path: Path) -> None:
+    config = tmp_path / "docker.yaml"
+    config.write_text("daemon: {delivery_every_seconds: 60}\n")
+    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'docker')!r}); import healthcheck; "
+            f"from pathlib import Path; healthcheck.daemon_config = lambda: Path({str(config)!r}); "
+            "sys.exit(healthcheck.main())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and "daemon.http_port is off" in done.stdout
