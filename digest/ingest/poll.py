@@ -126,8 +126,9 @@ async def store_missing_liked(config: Config, engine: Engine, fetcher: Fetcher |
                 fetcher = await stack.enter_async_context(Fetcher(config.fetch))
             bodies = await fetch_by_ids(fetcher, str(config.fetch.arxiv_api_url), missing)
         records = [r for body in bodies for r in arxiv_api.parse(body)]
-    except DigestError as exc:
-        log.warning("could not fetch liked papers %s: %s", ", ".join(missing), exc)
+    except Exception as exc:  # liked papers never stop a poll; bugs get a traceback
+        log.warning("could not fetch liked papers %s: %s", ", ".join(missing), exc,
+                    exc_info=not isinstance(exc, DigestError))
         return missing
     with session_scope(engine) as session:
         upsert_papers(session, "liked", records)
