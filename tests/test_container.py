@@ -1,9 +1,12 @@
 """Container files, checked without a container engine (tests/test_container_e2e.py runs them for real):
 docker-compose.yml is valid against the compose spec Docker Compose 2.40.3 ships and keeps secrets and
-ports safe; the Dockerfile is the two-stage, non-root, Python-3.11 image with its HEALTHCHECK."""
+ports safe; the Dockerfile is the two-stage, non-root, Python-3.11 image with its HEALTHCHECK; and the
+daemon's first delivery waits for the first poll (a container started after the send time)."""
 
 from __future__ import annotations
 
+import asyncio
+import email
 import json
 import subprocess
 import sys
@@ -11,9 +14,14 @@ import tomllib
 from pathlib import Path
 
 import jsonschema
+import pytest
 import yaml
 
 from digest.cli import main
+from digest.daemon.run import Daemon
+from tests.conftest import read_data
+from tests.factories import RSS_4
+from tests.feedserver import FeedServer, Reply
 
 ROOT = Path(__file__).parents[1]
 
@@ -81,3 +89,34 @@ def test_healthcheck_names_the_missing_http_port(tmp_path: Path) -> None:
             "sys.exit(healthcheck.main())")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 1 and "daemon.http_port is off" in done.stdout
+
+
+@pytest.mark.timeout(60)
+async def test_first_start_after_the_send_time_waits_for_the_first_poll(
+        tmp_path: Path, feed_server: FeedServer) -> None:
+    """A daemon (a fresh container) started after today's send time, with a slow feed: the first
+    digest holds the papers of the first poll, not an empty day's note composed before it landed."""
+    outbox = tmp_path / "outbox"
+    config = tmp_path / "digest.yaml"
+    config.write_text(yaml.safe_dump({
+        "database": f"sqlite:///{tmp_path}/digest.db",
+        "fetch": {"polite_hosts": {}, "retries": 0},
+        "sources": [{"name": "arxiv", "type": "arxiv_rss",
+                     "url": feed_server.serve("/rss", Reply(read_data(RSS_4), delay=2.0))}],
+        "subscribers": [{"email": "reader@example.org", "timezone": "UTC", "send_at": "00:00",
+                         "topics": ["anomaly detection"], "keywords": ["outlier"]}],
+        "daemon": {"delivery_every_seconds": 0.5},
+        "delivery": {"transport": "file", "outbox_dir": str(outbox), "empty_digest": "note",
+                     "from": "Digest <digest@lab.example>", "base_url": "https://digest.lab.example"},
+    }))
+    daemon = Daemon(config)
+    running = asyncio.get_running_loop().create_task(daemon.run())
+    for _ in range(200):
+        if list(outbox.glob("*.eml")) or running.done():
+            break
+        await asyncio.sleep(0.1)
+    daemon.stop.set()
+    assert await asyncio.wait_for(running, 20) == 0
+    (sent,) = outbox.glob("*.eml")
+    subject = str(email.message_from_bytes(sent.read_bytes())["Subject"])
+    assert "nothing new" not in subject and "papers" in subject, subject

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from digest.storage.lock import DaemonLock
 log = logging.getLogger("digest.daemon.run")
 LEADER_RETRY_SECONDS = 2.0
 POLL_CHECK_SECONDS = 30.0  # how often the daemon asks which feeds are due (feeds.next_check_at)
+FIRST_POLL_WAIT_SECONDS = 300.0  # at start, the first delivery waits at most this long for the first poll
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Daemon:
     scheduler: AsyncIOScheduler | None = None
     _busy: asyncio.Lock = field(default_factory=asyncio.Lock)
     _http_task: asyncio.Task[None] | None = None
+    _first_poll_done: bool = False
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT (or one cycle with `once`); returns the exit code."""
@@ -116,9 +119,12 @@ class Daemon:
         self.scheduler.remove_all_jobs()
         self.scheduler.add_job(self.poll_all, IntervalTrigger(seconds=POLL_CHECK_SECONDS),
                                id="poll", next_run_time=utcnow())
+        # At start: catch up on digests missed while down, but only once the first poll has stored
+        # today's papers (poll_all brings this run forward), else a digest due now would be empty.
+        first = timedelta(0) if self._first_poll_done else timedelta(seconds=FIRST_POLL_WAIT_SECONDS)
         self.scheduler.add_job(self.deliver_cycle, IntervalTrigger(
             seconds=self.config.daemon.delivery_every_seconds), id="deliver",
-            next_run_time=utcnow())  # at start: catch up on digests missed while down
+            next_run_time=utcnow() + first)
 
     def _request_stop(self, sig: signal.Signals) -> None:
         log.info("received %s; finishing the message in flight", sig.name)
@@ -142,11 +148,17 @@ class Daemon:
         """Poll the due sources (every source with `force`); results go to the log."""
         if self.stop.is_set():
             return
-        for report in await poll_sources(self.config, self.engine, force=force):
-            level = logging.WARNING if report.error else logging.INFO
-            log.log(level, "polled %s: status %s, %d parsed, %d new, %d updated%s",
-                    report.source, report.status, report.parsed, report.new, report.updated,
-                    f", error: {report.error}" if report.error else "")
+        try:
+            for report in await poll_sources(self.config, self.engine, force=force):
+                level = logging.WARNING if report.error else logging.INFO
+                log.log(level, "polled %s: status %s, %d parsed, %d new, %d updated%s",
+                        report.source, report.status, report.parsed, report.new, report.updated,
+                        f", error: {report.error}" if report.error else "")
+        finally:
+            if not self._first_poll_done:  # the first delivery was waiting for this poll: now
+                self._first_poll_done = True
+                if self.scheduler is not None and self.scheduler.get_job("deliver") is not None:
+                    self.scheduler.modify_job("deliver", next_run_time=utcnow())
 
     async def deliver_cycle(self, force: bool = False) -> bool:
         """Compose what is due (in a worker thread), then deliver the queue; False when the
