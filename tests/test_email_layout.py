@@ -109,24 +109,37 @@ def fixed_digest(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo_pages(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Every digest `make demo` writes, as .html files."""
+def demo_outbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The outbox folder `make demo` writes: .eml files, .html pages, index.html."""
     folder = tmp_path_factory.mktemp("demo")
+    assert run_demo(folder)
+    return folder / "outbox"
+
+
+@pytest.fixture(scope="module")
+def demo_pages(demo_outbox: Path) -> list[Path]:
+    """Every digest `make demo` writes, as the file transport's .html pages, named by recipient."""
     pages = []
-    for digest in run_demo(folder):
-        page = folder / f"{digest.row.recipient.split('@')[0]}.html"
-        page.write_text(digest.html, encoding="utf-8")
-        pages.append(page)
+    for page in sorted(demo_outbox.glob("*@*.html")):
+        named = demo_outbox.parent / f"{page.stem.split('-')[-1].split('@')[0]}.html"
+        named.write_bytes(page.read_bytes())
+        pages.append(named)
+    assert len(pages) == 2
     return pages
 
 
-def show(driver: Any, page: Path, width: int, mode: str) -> dict[str, Any]:
-    """Open `page` at `width` CSS px in light or dark mode; the layout metrics."""
+def open_page(driver: Any, page: Path, width: int, mode: str) -> None:
+    """Open `page` on a screen `width` CSS px wide, in light or dark mode."""
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": width, "height": SCREEN_HEIGHT, "deviceScaleFactor": 1, "mobile": width < 600})
     driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {
         "features": [{"name": "prefers-color-scheme", "value": mode}]})
     driver.get(page.as_uri())
+
+
+def show(driver: Any, page: Path, width: int, mode: str) -> dict[str, Any]:
+    """Open a digest page; its layout metrics."""
+    open_page(driver, page, width, mode)
     metrics: dict[str, Any] = driver.execute_script(METRICS_JS, width)
     return metrics
 
@@ -226,6 +239,20 @@ def test_golden_check_survives_a_font_change_but_not_a_broken_layout(
                                     "max-width: none !important; }</style></head>")
     assert difference(serif) < GOLDEN_TOLERANCE
     assert difference(fixed) > GOLDEN_TOLERANCE
+
+
+@pytest.mark.parametrize("width", (1200, 360))
+def test_the_outbox_index_fits_and_links_each_digest_page(
+        browser: Any, demo_outbox: Path, width: int) -> None:
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, demo_outbox / "index.html", width, "light")
+    overflow = browser.execute_script("return document.documentElement.scrollWidth")
+    assert overflow <= width
+    links = browser.find_elements(By.CSS_SELECTOR, "a.subject")
+    assert len(links) == 2 and all(a.get_attribute("href").endswith(".html") for a in links)
+    links[0].click()
+    assert "For you" in browser.page_source and browser.current_url.endswith(".html")
 
 
 def test_demo_screenshots_for_the_docs(browser: Any, demo_pages: list[Path]) -> None:
