@@ -15,12 +15,17 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 ## make demo: poll the bundled real captures, rank, and write digests to var/outbox (no network).
+## Each run starts afresh (var/demo.db and var/outbox are the demo's own), so the ranking is never empty.
 demo: $(STAMP)
-	$(BIN)/digest run -c config/demo.yaml --once --force
+	rm -rf var/outbox var/demo.db var/demo.db-wal var/demo.db-shm
+	$(BIN)/digest poll -c config/demo.yaml
 	$(BIN)/digest papers -c config/demo.yaml --limit 10
 	$(BIN)/digest rank -c config/demo.yaml --subscriber ada@example.org --top 5
+	$(BIN)/digest run -c config/demo.yaml --once --force
 	$(BIN)/digest status -c config/demo.yaml
-	@echo "Digests written to var/outbox/ -- open var/outbox/index.html (or the .eml files)."
+	@echo
+	@echo "Every digest: $(CURDIR)/var/outbox/index.html"
+	@echo "Open Ada's:   $(CURDIR)/$$(ls var/outbox/*-ada@example.org.html | tail -n 1)"
 
 ## make test: the whole suite, plus ruff and mypy.
 test: $(STAMP)
