@@ -13,12 +13,26 @@ from digest.compose.schedule import WEEKDAYS
 from digest.config import SubscriberConfig
 from digest.config.messages import field_path
 
-CATEGORIES = (
-    "cs.AI", "cs.CL", "cs.CV", "cs.LG", "cs.IR", "cs.RO", "cs.NE", "cs.CR", "cs.SE", "cs.DB",
-    "cs.DC", "cs.DS", "cs.GR", "cs.HC", "cs.LO", "cs.MA", "cs.PL", "cs.SD", "cs.SI", "cs.CY",
-    "eess.AS", "eess.IV", "eess.SP", "eess.SY", "stat.ML", "stat.ME", "math.OC", "math.ST",
-    "q-bio.QM", "q-bio.NC", "physics.comp-ph", "quant-ph", "astro-ph.IM", "cond-mat.dis-nn",
-)
+CATEGORIES: dict[str, str] = {  # arXiv code -> its name, as arxiv.org/category_taxonomy says
+    "cs.AI": "Artificial Intelligence", "cs.CL": "Computation and Language",
+    "cs.CV": "Computer Vision and Pattern Recognition", "cs.LG": "Machine Learning",
+    "cs.IR": "Information Retrieval", "cs.RO": "Robotics",
+    "cs.NE": "Neural and Evolutionary Computing", "cs.CR": "Cryptography and Security",
+    "cs.SE": "Software Engineering", "cs.DB": "Databases",
+    "cs.DC": "Distributed, Parallel, and Cluster Computing",
+    "cs.DS": "Data Structures and Algorithms", "cs.GR": "Graphics",
+    "cs.HC": "Human-Computer Interaction", "cs.LO": "Logic in Computer Science",
+    "cs.MA": "Multiagent Systems", "cs.PL": "Programming Languages", "cs.SD": "Sound",
+    "cs.SI": "Social and Information Networks", "cs.CY": "Computers and Society",
+    "eess.AS": "Audio and Speech Processing", "eess.IV": "Image and Video Processing",
+    "eess.SP": "Signal Processing", "eess.SY": "Systems and Control",
+    "stat.ML": "Machine Learning (statistics)", "stat.ME": "Methodology (statistics)",
+    "math.OC": "Optimization and Control", "math.ST": "Statistics Theory",
+    "q-bio.QM": "Quantitative Methods (biology)", "q-bio.NC": "Neurons and Cognition",
+    "physics.comp-ph": "Computational Physics", "quant-ph": "Quantum Physics",
+    "astro-ph.IM": "Instrumentation and Methods for Astrophysics",
+    "cond-mat.dis-nn": "Disordered Systems and Neural Networks",
+}
 ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
 LIMITS = {"topics": (10, 200), "keywords": (20, 80), "authors": (20, 80)}
 MAX_FIELD = 4000
