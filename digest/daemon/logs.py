@@ -7,6 +7,10 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+# Libraries whose INFO lines narrate their own mechanics ("Added job", "Scheduler started",
+# every HTTP request, every migration step): shown only at -v (debug).
+NOISY = ("apscheduler", "httpx", "mail.log", "uvicorn.access", "alembic.runtime.migration")
+
 
 class JsonFormatter(logging.Formatter):
     """`{"ts", "level", "logger", "msg", ...extra}` per line."""
@@ -29,6 +33,6 @@ def setup_logging(json_lines: bool = False, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("apscheduler.executors", "httpx", "mail.log", "uvicorn.access",
-                  "alembic.runtime.migration"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet = logging.WARNING if level > logging.DEBUG else logging.DEBUG  # -v shows them all
+    for noisy in NOISY:
+        logging.getLogger(noisy).setLevel(quiet)
