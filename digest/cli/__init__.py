@@ -39,7 +39,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their options, in pipeline order."""
     parser = argparse.ArgumentParser(
-        prog="digest", description="paper-digest: a daily, personal digest of new research papers.")
+        prog="digest", description="paper-digest: a daily, personal digest of new research papers.",
+        epilog="Start with `digest check-config -c FILE`, then `digest poll`, `digest rank` and "
+               "`digest preview` to see what a subscriber would get, and `digest run` for the "
+               "daemon. `make demo` runs the whole pipeline offline. "
+               "`digest COMMAND --help` explains each command.")
     parser.add_argument("--version", action="version", version=f"paper-digest {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging to stderr")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -15,9 +15,12 @@ Subparsers = argparse._SubParsersAction
 def add_command(sub: Subparsers, name: str, help: str, handler: object,
                 config: bool = True) -> argparse.ArgumentParser:
     """A subcommand with its handler and (unless `config` is False) the -c/--config option."""
-    parser: argparse.ArgumentParser = sub.add_parser(name, help=help)
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=help, description=help[0].upper() + help[1:] + ".")
     if config:
-        parser.add_argument("-c", "--config", required=True, help="path to the YAML config file")
+        parser.add_argument("-c", "--config", required=True, metavar="FILE",
+                            help="the YAML config file (its relative paths are read from its "
+                                 "folder); see config/example.yaml")
     parser.set_defaults(handler=handler)
     return parser
 

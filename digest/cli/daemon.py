@@ -18,7 +18,8 @@ def add_parsers(sub: Subparsers) -> None:
                      help="one full cycle now (poll due sources, compose due, deliver) and exit")
     run.add_argument("--force", action="store_true",
                      help="with --once: poll every source and compose for every subscriber")
-    run.add_argument("--log-json", action="store_true", help="JSON log lines on stderr")
+    run.add_argument("--log-json", action="store_true",
+                     help="one JSON object per log line on stderr (for log collectors)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

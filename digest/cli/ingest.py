@@ -21,10 +21,12 @@ def add_parsers(sub: Subparsers) -> None:
     add_command(sub, "check-config", "validate a config file and summarise it", cmd_check_config)
     poll = add_command(sub, "poll", "poll every due source once and store new papers", cmd_poll)
     poll.add_argument("--force", action="store_true", help="poll every source, due or not")
-    poll.add_argument("--source", action="append", help="only this source (repeatable)")
+    poll.add_argument("--source", action="append", metavar="NAME",
+                      help="only the source of this name (repeatable)")
     poll.add_argument("--json", action="store_true", help="print the report as JSON")
     papers = add_command(sub, "papers", "list stored papers, newest first", cmd_papers)
-    papers.add_argument("--limit", type=int, default=20)
+    papers.add_argument("--limit", type=int, default=20, metavar="N",
+                        help="how many papers (default %(default)s)")
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -22,17 +22,23 @@ from digest.storage.models import Paper
 def add_parsers(sub: Subparsers) -> None:
     """Register rank and semantic distill."""
     p = add_command(sub, "rank", "rank stored papers for one subscriber (sends nothing)", cmd_rank)
-    p.add_argument("--subscriber", required=True, help="the subscriber's email address")
-    p.add_argument("--since", type=date.fromisoformat, help="first published date (YYYY-MM-DD)")
-    p.add_argument("--until", type=date.fromisoformat, help="last published date (YYYY-MM-DD)")
-    p.add_argument("--top", type=int, help="how many papers (default: the subscriber's max_papers)")
+    p.add_argument("--subscriber", required=True, metavar="EMAIL",
+                   help="the subscriber's email address")
+    p.add_argument("--since", type=date.fromisoformat, metavar="DATE",
+                   help="first published date (YYYY-MM-DD); default: the papers first seen "
+                        "since the subscriber's last digest, or in the last 24 hours")
+    p.add_argument("--until", type=date.fromisoformat, metavar="DATE",
+                   help="last published date (YYYY-MM-DD)")
+    p.add_argument("--top", type=int, metavar="N",
+                   help="how many papers (default: the subscriber's max_papers)")
     p.add_argument("--json", action="store_true", help='print [{"id", "score", "reasons"}]')
     semantic = add_command(sub, "semantic", "set up the optional semantic ranker", None,
                            config=False)
     actions = semantic.add_subparsers(dest="action", required=True)
     distill = add_command(actions, "distill", "distil the static (model2vec) model once, "
                                               "from the installed all-MiniLM-L6-v2", cmd_distill)
-    distill.add_argument("--source", help="sentence-transformers model (default: packaged MiniLM)")
+    distill.add_argument("--source", metavar="MODEL",
+                         help="sentence-transformers model (default: packaged MiniLM)")
 
 
 def cmd_distill(args: argparse.Namespace) -> int:

@@ -27,12 +27,15 @@ from digest.storage.subscribers import all_subscribers
 def add_parsers(sub: Subparsers) -> None:
     """Register preview, send and status."""
     p = add_command(sub, "preview", "render a subscriber's digest without sending it", cmd_preview)
-    p.add_argument("--subscriber", required=True)
-    p.add_argument("--date", type=datetime.fromisoformat, help="pretend it is this date (UTC)")
-    p.add_argument("--out", type=Path, help="write the HTML part to this file")
+    p.add_argument("--subscriber", required=True, metavar="EMAIL",
+                   help="the subscriber's email address")
+    p.add_argument("--date", type=datetime.fromisoformat, metavar="WHEN",
+                   help="pretend it is this moment (YYYY-MM-DD or an ISO date-time; UTC)")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="write the HTML part to this file (open it in a browser)")
     p.add_argument("--text", action="store_true", help="print the plain-text part")
     s = add_command(sub, "send", "compose due digests and deliver the queue", cmd_send)
-    s.add_argument("--subscriber", help="only this subscriber")
+    s.add_argument("--subscriber", metavar="EMAIL", help="only this subscriber")
     s.add_argument("--dry-run", action="store_true", help="compose and render, record nothing")
     s.add_argument("--force", action="store_true", help="every active subscriber, due or not")
     add_command(sub, "status", "queue counts, subscribers and feeds", cmd_status)

@@ -21,15 +21,17 @@ def add_parsers(sub: Subparsers) -> None:
     """Register serve and subscribers."""
     serve = add_command(sub, "serve", "the subscription web app (subscribe/confirm/manage)",
                         cmd_serve)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default %(default)s; 0.0.0.0 for all)")
+    serve.add_argument("--port", type=int, default=8080,
+                       help="port to listen on (default %(default)s)")
     subs = add_command(sub, "subscribers", "list, export or remove subscribers", None, config=False)
     actions = subs.add_subparsers(dest="action", required=True)
     add_command(actions, "list", "a table of every subscriber", cmd_subscribers)
     add_command(actions, "export", "every subscriber as JSON lines", cmd_subscribers)
     remove = add_command(actions, "remove", "delete one subscriber (and cancel their queued "
                                             "digests)", cmd_subscribers)
-    remove.add_argument("email", help="the subscriber's address")
+    remove.add_argument("email", metavar="EMAIL", help="the subscriber's address")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
