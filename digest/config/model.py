@@ -48,6 +48,7 @@ class WebConfig(StrictModel):
     rate_limit_per_address: int = Field(5, ge=1)        # subscribe attempts per address per day
     preview_window_days: int = Field(3, ge=1, le=30)
     trust_proxy_headers: bool = False                   # use X-Forwarded-For behind a proxy
+    trusted_proxy_hops: int = Field(1, ge=1, le=10)     # how many proxies of yours add to it
 
 
 class DaemonConfig(StrictModel):

@@ -35,6 +35,7 @@ CHECK_INBOX = ("Check your inbox",
                "If this address can receive email, a message with a link is on its way. "
                "Nothing is sent to you until you confirm.")
 PREVIEW_LIMIT = 2000
+SAFE_METHODS = ("GET", "HEAD")  # never act: link scanners and HEAD probes change nothing
 WAITING = (SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED)  # a form post may (re)start opt-in
 
 
@@ -86,8 +87,10 @@ async def register(web: Web, wanted: SubscriberConfig) -> None:
         if row is None:
             row = Subscriber(email=email, origin=Origin.WEB, status=SubscriberStatus.PENDING,
                              token_nonce=secrets.token_hex(8))
-        if row.status in WAITING and row.origin == Origin.WEB:
             apply_settings(row, wanted)
+        elif row.status == SubscriberStatus.UNSUBSCRIBED and row.origin == Origin.WEB:
+            apply_settings(row, wanted)  # a fresh start, confirmed again by email
+        # a pending subscription changes only through its token: the form only resends the link
         kind: Purpose = "confirm" if row.status in WAITING else "manage"
         if row.status == SubscriberStatus.UNSUBSCRIBED:
             row.status = SubscriberStatus.PENDING
@@ -126,7 +129,7 @@ async def confirm(web: Web, request: Request) -> Response:
     row, why = web.subscriber(request.path_params["token"], "confirm", confirm_age(web))
     if row is None:
         return invalid_link(web, request, why)
-    if request.method == "GET":
+    if request.method in SAFE_METHODS:
         return web.page(request, "confirm", email=row.email)
     form = await read_form(request)
     if form is None:
@@ -150,7 +153,7 @@ async def manage(web: Web, request: Request) -> Response:
     row, why = web.subscriber(token, "manage")
     if row is None:
         return invalid_link(web, request, why)
-    if request.method == "GET":
+    if request.method in SAFE_METHODS:
         notice = "Your subscription is confirmed." if request.query_params.get("welcome") else ""
         return manage_page(web, request, row, token, notice=notice)
     form = await read_form(request)
@@ -225,7 +228,7 @@ def manage_page(web: Web, request: Request, row: Subscriber, token: str, status:
 async def unsubscribe(web: Web, request: Request) -> Response:
     """GET shows a button; POST acts; the RFC 8058 one-click POST acts at once, 200, no redirect."""
     row, why = web.subscriber(request.path_params["token"], "unsubscribe")
-    if request.method == "GET":
+    if request.method in SAFE_METHODS:
         if row is None:
             return invalid_link(web, request, why)
         return web.page(request, "unsubscribe", email=row.email)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import partial
@@ -10,7 +11,7 @@ from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -19,7 +20,9 @@ from digest.compose.render import packaged_templates
 from digest.config import Config
 from digest.web import actions
 from digest.web.common import Web, web_env
-from digest.web.security import SecurityHeaders
+from digest.web.security import HEADERS, SecurityHeaders
+
+log = logging.getLogger(__name__)
 
 
 def build_web_app(config: Config, engine: Engine,
@@ -38,4 +41,13 @@ def build_web_app(config: Config, engine: Engine,
         Mount("/static", StaticFiles(directory=str(packaged_templates() / "web" / "static")),
               name="static"),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
+                     exception_handlers={500: server_error})
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """A plain 500 page that keeps every security header (the middleware never sees it)."""
+    log.exception("error serving %s %s", request.method, request.url.path, exc_info=exc)
+    page = ("<!DOCTYPE html><meta charset=utf-8><title>Something went wrong</title>"
+            "<h1>Something went wrong</h1><p>Please try again later.</p>")
+    return HTMLResponse(page, status_code=500, headers={**HEADERS, "Cache-Control": "no-store"})

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.engine import Engine
@@ -28,6 +29,7 @@ from digest.web.security import (
     client_ip,
     csrf_ok,
     csrf_token,
+    same_origin,
     with_csrf,
 )
 
@@ -129,12 +131,15 @@ def csrf_failed(web: Web, request: Request) -> Response:
 
 def check_csrf(web: Web, request: Request, form: Any) -> Response | None:
     """None when the form's CSRF value is right, else the 403 page."""
+    own = {f"{(u := urlsplit(web.base)).scheme}://{u.netloc}"}
+    if not same_origin(request, own):
+        return csrf_failed(web, request)
     return None if csrf_ok(request, form.get(CSRF_FIELD)) else csrf_failed(web, request)
 
 
 def limited(web: Web, request: Request) -> Response | None:
     """None when this client may post again, else the 429 page."""
-    ip = client_ip(request, web.config.web.trust_proxy_headers)
+    ip = client_ip(request, web.config.web.trust_proxy_headers, web.config.web.trusted_proxy_hops)
     if web.limiter.allow("ip", ip, web.config.web.rate_limit_per_ip, 3600):
         return None
     return web.page(request, "message", 429, heading="Too many requests",

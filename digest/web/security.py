@@ -6,6 +6,7 @@ import secrets
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
@@ -19,7 +20,7 @@ HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",     # our URLs carry tokens
+    "Referrer-Policy": "same-origin",     # our URLs carry tokens: never sent to other sites
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 
@@ -64,13 +65,21 @@ def csrf_ok(request: Request, submitted: str | None) -> bool:
 class RateLimiter:
     """Sliding-window counters per (bucket, key), in memory (one web process)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000) -> None:
         self._hits: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self._clock = clock
+        self.max_keys = max_keys
+
+    def _forget_idle(self, now: float, window_seconds: float) -> None:
+        idle = [k for k, hits in self._hits.items() if not hits or hits[-1] <= now - window_seconds]
+        for key in idle or list(self._hits)[: len(self._hits) // 2]:
+            del self._hits[key]
 
     def allow(self, bucket: str, key: str, limit: int, window_seconds: float) -> bool:
         """Record a hit; False when `limit` hits already happened within the window."""
         now = self._clock()
+        if len(self._hits) >= self.max_keys:  # bounded: forget keys with no recent hit
+            self._forget_idle(now, window_seconds)
         hits = self._hits[(bucket, key)]
         while hits and hits[0] <= now - window_seconds:
             hits.popleft()
@@ -80,8 +89,24 @@ class RateLimiter:
         return True
 
 
-def client_ip(request: Request, trust_proxy: bool) -> str:
-    """The client's address (first X-Forwarded-For hop only when configured to trust it)."""
-    if trust_proxy and request.headers.get("x-forwarded-for"):
-        return request.headers["x-forwarded-for"].split(",")[0].strip()
+def client_ip(request: Request, trust_proxy: bool, hops: int = 1) -> str:
+    """The client's address. Behind `hops` trusted proxies, the X-Forwarded-For entry the
+    outermost trusted proxy added (counted from the right): entries left of it are whatever
+    the client chose to send."""
+    forwarded = [a.strip() for a in request.headers.get("x-forwarded-for", "").split(",")
+                 if a.strip()]
+    if trust_proxy and forwarded:
+        return forwarded[-min(hops, len(forwarded))]
     return request.client.host if request.client else "unknown"
+
+
+def same_origin(request: Request, own_origins: set[str]) -> bool:
+    """False when the browser says the form was posted from another site (Origin, else
+    Referer); True when it says nothing (non-browser clients, RFC 8058 one-click), in which
+    case the CSRF token alone decides."""
+    claimed = request.headers.get("origin") or request.headers.get("referer")
+    if not claimed or claimed == "null":  # "null": a privacy setting hid it; the token decides
+        return True
+    parts = urlsplit(claimed)
+    host = request.headers.get("host", "")
+    return f"{parts.scheme}://{parts.netloc}" in own_origins or parts.netloc == host

@@ -40,7 +40,7 @@ def test_start_page_has_form_security_headers_and_csrf_cookie(site: Site) -> Non
     csp = page.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "unsafe" not in csp
     assert page.headers["x-content-type-options"] == "nosniff"
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
     assert "digest_csrf" in page.cookies and "<script>" not in page.text.replace(
         '<script src="/static/tz.js" defer></script>', "")
     assert site.client.get("/static/tz.js").status_code == 200
@@ -241,3 +241,60 @@ def test_internationalised_address_subscribes_and_nul_is_refused(site: Site) -> 
     nul = site.subscribe("nul@example.org", topics="gaussian\x00splatting")
     assert nul.status_code == 400 and 'id="topics-error"' in nul.text
     assert "control character" in nul.text
+
+
+def test_head_never_acts_and_answers_like_get(site: Site) -> None:
+    confirm(site)
+    path = unsubscribe_path(site)
+    site.client.cookies.clear()
+    head = site.client.request("HEAD", path, content=b"List-Unsubscribe=One-Click",
+                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert head.status_code == site.client.get(path).status_code == 200
+    assert subscriber(site).status == "active"
+    assert site.client.head("/").status_code == 200
+
+
+def test_spoofed_forwarded_for_does_not_dodge_the_limit(make_site: object) -> None:
+    site: Site = make_site(rate_limit_per_ip=3, trust_proxy_headers=True)  # type: ignore[operator]
+    codes = [site.client.post("/", data={"csrf_token": site.csrf(), "email": f"u{n}@example.org",
+                                         "topics": "x", "action": "subscribe"},
+                              headers={"X-Forwarded-For": f"10.9.9.{n}, 203.0.113.7"}).status_code
+             for n in range(5)]
+    assert codes == [200, 200, 200, 429, 429]  # the proxy's entry (rightmost) is the client
+
+
+def test_a_pending_subscription_changes_only_through_its_token(site: Site) -> None:
+    site.subscribe(topics="gaussian splatting")
+    site.subscribe(topics="something an attacker wants")
+    assert subscriber(site).interests["topics"] == ["gaussian splatting"]
+
+
+def test_a_post_from_another_site_is_refused(site: Site) -> None:
+    answer = site.client.post("/", data={"csrf_token": site.csrf(), "email": "a@example.org",
+                                         "topics": "x", "action": "subscribe"},
+                              headers={"Origin": "https://evil.example"})
+    assert answer.status_code == 403 and site.mails() == []
+    same = site.client.post("/", data={"csrf_token": site.csrf(), "email": "a@example.org",
+                                       "topics": "x", "action": "subscribe"},
+                            headers={"Origin": "https://digest.lab.example"})
+    assert same.status_code == 200
+
+
+def test_errors_keep_the_security_headers(site: Site, monkeypatch: Any) -> None:
+    from starlette.testclient import TestClient
+
+    from digest.web import actions
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(actions, "parse_subscription", broken)
+    client = TestClient(site.client.app, base_url="https://digest.lab.example",
+                        raise_server_exceptions=False)
+    page = client.get("/")
+    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    answer = client.post("/", data={"csrf_token": csrf, "email": "a@example.org"})
+    assert answer.status_code == 500 and "boom" not in answer.text
+    for header in ("content-security-policy", "x-content-type-options", "x-frame-options",
+                   "referrer-policy"):
+        assert answer.headers[header] == page.headers[header]
