@@ -144,10 +144,13 @@ def show(driver: Any, page: Path, width: int, mode: str) -> dict[str, Any]:
     return metrics
 
 
-def screenshot(driver: Any, full: bool = False) -> bytes:
-    """PNG of the first screen, or of the whole page."""
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot",
-                                  {"format": "png", "captureBeyondViewport": full})
+def screenshot(driver: Any, full: bool = False, height: int | None = None) -> bytes:
+    """PNG of the first screen, of the whole page, or of its top `height` px."""
+    options: dict[str, Any] = {"format": "png", "captureBeyondViewport": full or bool(height)}
+    if height:
+        width = driver.execute_script("return document.documentElement.clientWidth")
+        options["clip"] = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", options)
     return base64.b64decode(shot["data"])
 
 
@@ -260,6 +263,6 @@ def test_demo_screenshots_for_the_docs(browser: Any, demo_pages: list[Path]) -> 
         pytest.skip("set DIGEST_DOCS_SCREENSHOTS=1 to rewrite the screenshots in docs/")
     ada = next(p for p in demo_pages if p.stem == "ada")
     DOCS.mkdir(exist_ok=True)
-    for width, mode in ((1200, "light"), (360, "dark")):
+    for width, mode, height in ((800, "light", 1500), (360, "dark", 1400)):
         show(browser, ada, width, mode)
-        (DOCS / f"demo-digest-{width}-{mode}.png").write_bytes(screenshot(browser, full=True))
+        (DOCS / f"demo-digest-{width}-{mode}.png").write_bytes(screenshot(browser, height=height))
