@@ -356,12 +356,12 @@ def test_compose_postgres_profile_waits_for_the_database_and_a_second_replica_ta
              "the second replica to stand by")
 
     # SIGTERM to the leader: it exits 0, the other takes over within seconds and answers /healthz.
+    taken = time.monotonic()
     project.docker("stop", "--time", "20", leader)
     assert project.docker.inspect(leader, "{{.State.ExitCode}}") == "0"
-    taken = time.monotonic()
     wait_for(lambda: project.logged(standby, "leading: this replica runs the scheduler"), 30,
              "the standby to take over")
-    figure("postgres replica failover (leader stopped to standby leading)",
+    figure("postgres replica failover (docker stop of the leader to the standby leading)",
            f"{time.monotonic() - taken:.1f} s")
     url = f"http://127.0.0.1:{project.docker.host_port(standby, 8080)}"
     health = wait_for(lambda: _try(lambda: healthz(url)), 30, "/healthz on the new leader")
