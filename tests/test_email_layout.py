@@ -96,7 +96,6 @@ def browser() -> Iterator[Any]:
 def fixed_digest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The golden-test digest (fixed date and papers) as an .html file."""
     folder = tmp_path_factory.mktemp("fixed")
-    os.environ.setdefault("DIGEST_SECRET_KEY", "test-secret")
     db = f"sqlite:///{folder}/g.db"
     store_real_papers(db)
     config = load_config(make_config(folder, db, [ADA]))
