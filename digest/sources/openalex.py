@@ -99,18 +99,19 @@ def parse(data: bytes) -> list[PaperRecord]:
 
 def abstract_of(index: Any) -> str:
     """Rebuild an abstract from OpenAlex's inverted index (word -> positions)."""
-    words: dict[Any, str] = {}
+    words: dict[int, str] = {}
     for word, positions in as_dict(index).items():
-        if isinstance(positions, list):
-            words.update(dict.fromkeys(positions, word))
-    text = " ".join([words[p] for p in sorted(p for p in words if type(p) is int)])
+        for pos in as_list(positions):
+            if type(pos) is int:
+                words[pos] = word
+    text = " ".join([words[p] for p in sorted(words)])
     return _LEADING_ABSTRACT.sub("", paragraph(text))
 
 
 def _from_work(work: Any) -> PaperRecord | None:
     work = as_dict(work)
     title = title_text(work.get("title") or work.get("display_name"))
-    if not title or work.get("type") not in PAPER_TYPES or work.get("is_paratext") \
+    if not title or str(work.get("type")) not in PAPER_TYPES or work.get("is_paratext") \
             or work.get("is_retracted"):
         return None
     locations = [as_dict(loc) for loc in as_list(work.get("locations"))]
