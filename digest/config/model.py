@@ -134,7 +134,8 @@ class FetchConfig(StrictModel):
     backoff_seconds: float = Field(2.0, ge=0)
     max_retry_wait_seconds: float = Field(60.0, ge=0)
     error_backoff_max_hours: float = Field(24.0, gt=0)
-    polite_hosts: dict[str, float] = {"arxiv.org": 3.0}
+    polite_hosts: dict[str, float] = {"arxiv.org": 3.0, "biorxiv.org": 1.0, "ebi.ac.uk": 0.2,
+                                      "openalex.org": 0.2, "semanticscholar.org": 1.0}
     arxiv_api_url: HttpUrl = HttpUrl("https://export.arxiv.org/api/query")
     fetch_liked: bool = True
 
