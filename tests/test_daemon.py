@@ -212,31 +212,43 @@ def test_restart_after_downtime_sends_one_catch_up_digest_not_two(
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="needs DIGEST_TEST_POSTGRES_URL")
-def test_postgres_replicas_elect_one_leader_and_fail_over(
+def test_postgres_replicas_share_the_sending_and_the_lease_fails_over(
         tmp_path: Path, feed_server: FeedServer, smtp: SmtpServer) -> None:
+    import re
+
     from tests.conftest import _reset_postgres
 
     assert POSTGRES_URL
     _reset_postgres(POSTGRES_URL)
-    config = daemon_config(tmp_path, feed_server, smtp, [])
+    smtp.sink.delay = 0.02  # like a remote MTA
+    subs = [{"email": f"r{n:03d}@example.org", "send_at": "00:00",
+             "topics": ["large language models", "agents"]} for n in range(150)]
+    config = daemon_config(tmp_path, feed_server, smtp, subs)
     config.write_text(config.read_text().replace(f"sqlite:///{tmp_path}/digest.db", POSTGRES_URL))
-    first_log, second_log = tmp_path / "a.log", tmp_path / "b.log"
-    first = start_daemon(config, first_log)
+    logs = [tmp_path / f"replica{n}.log" for n in range(3)]
+    procs = [start_daemon(config, log) for log in logs]
     try:
-        wait_for(lambda: "daemon started" in first_log.read_text(), 60, "leader", first)
-        second = start_daemon(config, second_log)
-        try:
-            wait_for(lambda: "standing by" in second_log.read_text(), 60, "standby", second)
-            assert "daemon started" not in second_log.read_text()
-            first.send_signal(signal.SIGTERM)
-            assert first.wait(timeout=15) == 0
-            wait_for(lambda: "daemon started" in second_log.read_text(), 30, "fail-over", second)
-            second.send_signal(signal.SIGTERM)
-            assert second.wait(timeout=15) == 0
-        finally:
-            second.kill()
+        wait_for(lambda: len(smtp.sink.received) >= 150, 120, "every digest", procs[0])
+        time.sleep(3)  # a few more cycles on every replica: nothing may repeat
+        texts = [log.read_text() for log in logs]
+        leaders = [n for n, t in enumerate(texts) if "leading: this replica polls" in t]
+        assert len(leaders) == 1, texts
+        procs[leaders[0]].send_signal(signal.SIGKILL)
+        others = [n for n in range(3) if n != leaders[0]]
+        wait_for(lambda: any("leading: this replica polls" in logs[n].read_text()
+                             for n in others), 60, "another replica to take the lease")
+        for n in others:
+            procs[n].send_signal(signal.SIGTERM)
+            assert procs[n].wait(timeout=20) == 0
     finally:
-        first.kill()
+        for proc in procs:
+            proc.kill()
+    per_recipient = Counter(r.recipients[0] for r in smtp.sink.received)
+    assert set(per_recipient) == {s["email"] for s in subs}
+    assert max(per_recipient.values()) == 1
+    sent_by = [sum(int(n) for n in re.findall(r"delivered (\d+),", t)) for t in texts]
+    print(f"\ndigests delivered per replica: {sent_by}")
+    assert sum(sent_by) == 150 and all(n > 0 for n in sent_by)
 
 
 def test_run_once_fetches_liked_papers_no_source_brought(

@@ -155,8 +155,6 @@ async def test_query_sources_page_through_the_loopback_server(
     assert len(stored(engine)) == parsed
 
 
-@pytest.mark.xfail(strict=True, reason="fetch.py names the request URL (api_key included) in its "
-                   "error messages; it should redact query secrets before they reach logs")
 async def test_openalex_key_never_reaches_the_feed_error(
         tmp_path: Path, db_url: str, feed_server: FeedServer,
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,6 +31,7 @@ from digest.config import Config
 from digest.errors import UnknownSubscriberError
 from digest.rank import Interest, Pick
 from digest.storage.db import session_scope
+from digest.storage.lock import work_claim
 from digest.storage.models import DigestKind, Outbox, OutboxPaper, Paper, Subscriber
 from digest.storage.outbox import (
     already_sent,
@@ -108,8 +109,10 @@ def compose_due(engine: Engine, config: Config, now: datetime | None = None, *,
         for first in range(0, len(members), COMPOSE_CHUNK):
             if should_stop():
                 return results
-            results += _compose_group(engine, config, members[first:first + COMPOSE_CHUNK],
-                                      start, sent, now, dry_run)
+            chunk = members[first:first + COMPOSE_CHUNK]
+            with work_claim(engine, "compose", [s.id or 0 for s, _ in chunk]) as ours:
+                if ours:  # another replica composing this chunk right now: leave it to it
+                    results += _compose_group(engine, config, chunk, start, sent, now, dry_run)
     return results
 
 

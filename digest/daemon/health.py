@@ -37,7 +37,8 @@ def _scheduler_state(running: Callable[[], bool] | None) -> str:
     return "running" if running() else "stopped"
 
 
-def health_endpoint(engine: Engine, scheduler_running: Callable[[], bool] | None = None) -> Endpoint:
+def health_endpoint(engine: Engine, scheduler_running: Callable[[], bool] | None = None,
+                    role: Callable[[], str] = lambda: "web") -> Endpoint:
     """The /healthz handler: 200 while the database answers and, under the daemon, it schedules.
 
     `scheduler_running` is None for `digest serve` (no scheduler: "scheduler": "none").
@@ -51,7 +52,7 @@ def health_endpoint(engine: Engine, scheduler_running: Callable[[], bool] | None
         scheduler = _scheduler_state(scheduler_running)
         ok = scheduler != "stopped"
         return JSONResponse({"status": "ok" if ok else "starting", "scheduler": scheduler,
-                             "queue": queue, "failing_feeds": failing},
+                             "role": role(), "queue": queue, "failing_feeds": failing},
                             status_code=200 if ok else 503)
 
     return healthz
@@ -60,7 +61,7 @@ def health_endpoint(engine: Engine, scheduler_running: Callable[[], bool] | None
 def build_app(daemon: Daemon) -> Starlette:
     """The daemon's HTTP app: the web pages when enabled, and /healthz with the scheduler's state."""
     health = health_endpoint(daemon.engine, lambda: daemon.scheduler is not None
-                             and bool(daemon.scheduler.running))
+                             and bool(daemon.scheduler.running), lambda: daemon.role)
     if daemon.config.web.enabled:
         from digest.web.app import build_web_app
         return build_web_app(daemon.config, daemon.engine, health)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -25,7 +24,6 @@ from digest.storage.db import open_database
 from digest.storage.lock import DaemonLock
 
 log = logging.getLogger("digest.daemon.run")
-LEADER_RETRY_SECONDS = 2.0
 POLL_CHECK_SECONDS = 30.0  # how often the daemon asks which feeds are due (feeds.next_check_at)
 FIRST_POLL_WAIT_SECONDS = 300.0  # at start, the first delivery waits at most this long for the first poll
 
@@ -44,22 +42,23 @@ class Daemon:
     _busy: asyncio.Lock = field(default_factory=asyncio.Lock)
     _http_task: asyncio.Task[None] | None = None
     _first_poll_done: bool = False
+    _leading: bool = False
+    lock: DaemonLock = field(init=False)
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT (or one cycle with `once`); returns the exit code."""
         self.config = load_config(self.config_path)
         self.engine = open_database(self.config.database)
-        lock = DaemonLock(self.engine)
-        if self.once or self.engine.dialect.name != "postgresql":
+        self.lock = lock = DaemonLock(self.engine)
+        if self.once or not self.replicated:
             lock.acquire()  # SQLite: a second daemon refuses to start
-        else:
-            self._install_signals()
-            if not await self._wait_for_leadership(lock):
-                return 0
-        try:
             requeued = requeue_in_flight(self.engine)  # we hold the lock: these died with us
             if requeued:
                 log.warning("requeued %d digest(s) left in flight by a previous run", requeued)
+        # PostgreSQL replicas all serve, compose and deliver (claims keep them apart; a dead
+        # replica's claims are taken over after delivery.claim_timeout_seconds); the lease
+        # only decides who polls.
+        try:
             if self.once:
                 await self.poll_all(force=self.force)
                 reached = await self.deliver_cycle(force=self.force)
@@ -70,19 +69,28 @@ class Daemon:
         finally:
             lock.release()
 
-    async def _wait_for_leadership(self, lock: DaemonLock) -> bool:
-        """PostgreSQL replicas: stand by until this one holds the advisory lock (or is stopped)."""
-        announced = False
-        while not self.stop.is_set():
-            if lock.try_leader():
-                log.info("leading: this replica runs the scheduler")
-                return True
-            if not announced:
-                log.info("another replica leads; standing by")
-                announced = True
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), timeout=LEADER_RETRY_SECONDS)
-        return False
+    @property
+    def replicated(self) -> bool:
+        """Several replicas may share this database (PostgreSQL)."""
+        return self.engine.dialect.name == "postgresql"
+
+    @property
+    def role(self) -> str:
+        """'leader' (polls the feeds), 'replica' (composes and delivers), or 'single'."""
+        if not self.replicated or self.once:
+            return "single"
+        return "leader" if self._leading else "replica"
+
+    def confirm_lease(self) -> bool:
+        """Before each singleton job: confirm (or take) the lease; False means do not act."""
+        if not self.replicated or self.once:
+            return True
+        was = self._leading
+        self._leading = self.lock.still_leading() or self.lock.try_leader()
+        if self._leading != was:
+            log.info("leading: this replica polls the feeds" if self._leading else
+                     "not leading: another replica polls; this one composes and delivers")
+        return self._leading
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -149,6 +157,8 @@ class Daemon:
         if self.stop.is_set():
             return
         try:
+            if not await asyncio.to_thread(self.confirm_lease):
+                return
             for report in await poll_sources(self.config, self.engine, force=force):
                 level = logging.WARNING if report.error else logging.INFO
                 log.log(level, "polled %s: status %s, %d parsed, %d new, %d updated%s",

@@ -21,11 +21,11 @@ from digest.errors import DeliveryError
 from digest.storage.db import session_scope
 from digest.storage.lock import DaemonLock
 from digest.storage.models import Outbox, OutboxStatus, Subscriber, SubscriberStatus
-from digest.storage.outbox import claim_outbox, mark_sent, requeue_sending
+from digest.storage.outbox import claim_outbox, mark_sent, reassert_claim, requeue_sending
 from digest.text import one_line
 
 log = logging.getLogger(__name__)
-BATCH = 100
+BATCH = 25  # rows claimed at a time: small enough that replicas share a morning's queue
 
 
 @dataclass
@@ -63,6 +63,10 @@ async def deliver_queue(engine: Engine, config: Config, mailer: Mailer | None = 
                         await _drain(pending)
                         _release(engine, batch[index:])
                         break
+                    if not _still_ours(engine, config, row):
+                        log.warning("digest for %s was taken over by another deliverer",
+                                    row.recipient)
+                        continue
                     error = await _send_one(config, active, row)
                     pending.append(asyncio.wrap_future(writer.put(row, error)))
                     while len(pending) > 1:
@@ -72,6 +76,16 @@ async def deliver_queue(engine: Engine, config: Config, mailer: Mailer | None = 
         await _drain(pending)
         writer.close()
     return report
+
+
+def _still_ours(engine: Engine, config: Config, row: Outbox) -> bool:
+    """A claim older than half the claim timeout is renewed before sending, so no other
+    deliverer can take over a row while it is on the wire (fencing by claim time)."""
+    now = utcnow()
+    age = (now - row.claimed_at).total_seconds() if row.claimed_at else 0.0
+    if age < config.delivery.claim_timeout_seconds / 2:
+        return True
+    return reassert_claim(engine, row, now)
 
 
 async def _drain(pending: deque[asyncio.Future[None]]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -150,14 +151,14 @@ class Fetcher:
                         self._client.stream("GET", url, headers=headers) as resp:
                     return await self._read(url, resp)
             except (TimeoutError, httpx.TimeoutException) as exc:
-                raise UnreachableError(f"no complete answer from {url} within {limit:g} s",
+                raise UnreachableError(f"no complete answer from {shown(url)} within {limit:g} s",
                                        "the server is slow or silent; the feed backs off and "
                                        "tries again later") from exc
             except httpx.ConnectError as exc:
-                raise UnreachableError(f"cannot connect to {url}: {_reason(exc)}",
+                raise UnreachableError(f"cannot connect to {shown(url)}: {_reason(exc)}",
                                        "check the URL and that the server is up") from exc
             except httpx.TransportError as exc:
-                raise TransientFetchError(f"the answer from {url} broke off: {_reason(exc)}",
+                raise TransientFetchError(f"the answer from {shown(url)} broke off: {_reason(exc)}",
                                           "retried once at once; then the feed backs off") from exc
 
     async def _read(self, url: str, resp: httpx.Response) -> FetchResult:
@@ -167,11 +168,11 @@ class Fetcher:
                                resp.headers.get("Last-Modified"))
         body = await self._capped_body(url, resp)
         if status in TRANSIENT_STATUS:
-            raise TransientFetchError(f"HTTP {status} from {url}", "the server asked us to retry",
+            raise TransientFetchError(f"HTTP {status} from {shown(url)}", "the server asked us to retry",
                                       status=status,
                                       retry_after=parse_retry_after(resp.headers.get("Retry-After")))
         if status >= 400:
-            err = PermanentFetchError(f"HTTP {status} from {url}: {one_line(resp.reason_phrase, 80)}",
+            err = PermanentFetchError(f"HTTP {status} from {shown(url)}: {one_line(resp.reason_phrase, 80)}",
                                       "check the source URL or query in the config", status=status)
             err.body = body
             raise err
@@ -193,7 +194,7 @@ class Fetcher:
 
 
 def _too_big(url: str, cap: int) -> FetchError:
-    return PermanentFetchError(f"response from {url} is larger than {cap} bytes",
+    return PermanentFetchError(f"response from {shown(url)} is larger than {cap} bytes",
                                "raise fetch.max_body_bytes if this feed is really that large")
 
 
@@ -206,3 +207,11 @@ def _reason(exc: Exception) -> str:
             return (os.strerror(errno) if errno > 0 else str(cause.strerror)).lower()
         cause = cause.__cause__ or cause.__context__
     return str(exc) or exc.__class__.__name__
+
+
+_SECRET_PARAMS = re.compile(r"(?i)([?&](?:api_key|apikey|key|token|access_token|mailto)=)[^&#]*")
+
+
+def shown(url: str) -> str:
+    """A URL as errors and logs may show it: query secrets (api_key=, token=...) masked."""
+    return _SECRET_PARAMS.sub(r"\1***", url)

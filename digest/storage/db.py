@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
@@ -17,6 +17,7 @@ from sqlmodel import Session, create_engine
 from digest.errors import StorageError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x5044_4D47  # "PDMG": held for the length of one migration transaction
 IN_CHUNK = 500  # values per IN (...) list: well under SQLite's and psycopg's parameter limits
 
 
@@ -49,6 +50,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     try:
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # replicas starting together migrate in turn
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     except OperationalError as exc:

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import logging
 import os
+import zlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from digest.errors import AlreadyRunningError
 
 ADVISORY_KEY = 0x5044_4947  # "PDIG"
+WORK_CLASS = 0x5057  # "PW": (class, key) advisory locks for shared units of work
+log = logging.getLogger(__name__)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
 
 
 class DaemonLock:
@@ -52,14 +63,48 @@ class DaemonLock:
                                       "this replica can stand by; it takes over when the leader stops")
 
     def try_leader(self) -> bool:
-        """PostgreSQL: take the session-level advisory lock if free."""
-        conn = self.engine.connect()
-        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar())
+        """PostgreSQL: take the session-level advisory lock if free (False, not an error, when
+        the database cannot be reached)."""
+        try:
+            conn = self.engine.connect()
+        except DBAPIError as exc:
+            log.warning("cannot reach the database to take the lease: %s", _first_line(exc))
+            return False
+        try:
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                    {"k": ADVISORY_KEY}).scalar())
+        except DBAPIError as exc:
+            log.warning("cannot take the lease: %s", _first_line(exc))
+            got = False
         if got:
             self._conn = conn
         else:
             conn.close()
         return got
+
+    def still_leading(self) -> bool:
+        """PostgreSQL: confirm on the lease's own connection that the lock is still held; a
+        broken connection means the server has already released it (another replica may lead)."""
+        if self._conn is None:
+            return False
+        try:
+            held = self._conn.execute(text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND pid = pg_backend_pid() AND classid = 0 AND objid = :k"),
+                {"k": ADVISORY_KEY}).scalar()
+        except DBAPIError as exc:
+            log.warning("lost the lease: %s", _first_line(exc))
+            held = 0
+        if not held:
+            self._drop_connection()
+        return bool(held)
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.invalidate()
+                self._conn.close()
+            self._conn = None
 
     def try_acquire(self) -> bool:
         """Take the lock if nobody holds it; False (and nothing held) otherwise."""
@@ -75,6 +120,24 @@ class DaemonLock:
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
             self._file = None
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._drop_connection()  # closed for real, not pooled: the server frees the lock
+
+
+@contextlib.contextmanager
+def work_claim(engine: Engine, kind: str, ids: Sequence[int]) -> Iterator[bool]:
+    """Claim one unit of shared work (e.g. a chunk of subscribers to compose) for as long as
+    the block runs: True when this process has it, False when another replica does. On
+    SQLite (one daemon) always True. The outbox's uniqueness still guards every digest."""
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    key = zlib.crc32(f"{kind}:{','.join(map(str, ids))}".encode()) - 2**31  # a signed int4
+    with engine.connect() as conn:
+        ours = bool(conn.execute(text("SELECT pg_try_advisory_lock(:c, :k)"),
+                                 {"c": WORK_CLASS, "k": key}).scalar())
+        try:
+            yield ours
+        finally:
+            if ours:
+                conn.execute(text("SELECT pg_advisory_unlock(:c, :k)"), {"c": WORK_CLASS, "k": key})
+                conn.commit()

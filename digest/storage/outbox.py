@@ -96,6 +96,7 @@ def claim_outbox(session: Session, now: datetime, limit: int, stale_after: float
 
 
 _MARK_SENT = (update(Outbox).where(col(Outbox.id) == bindparam("row_id"))
+              .where(col(Outbox.claimed_at) == bindparam("claimed"))  # fencing: still our claim
               .values(status=OutboxStatus.SENT, sent_at=bindparam("sent_at"), last_error=None))
 _SUBSCRIBER_OK = (update(Subscriber).where(col(Subscriber.id) == bindparam("sub_id"))
                   .values(failure_streak=0, last_digest_date=case(
@@ -107,9 +108,24 @@ def mark_sent(engine: Engine, rows: Sequence[Outbox], now: datetime) -> None:
     """Accepted by the server: these rows are sent and their subscribers' streaks reset, in
     one commit."""
     with engine.begin() as conn:
-        conn.execute(_MARK_SENT, [{"row_id": r.id, "sent_at": now} for r in rows])
+        conn.execute(_MARK_SENT, [{"row_id": r.id, "sent_at": now, "claimed": r.claimed_at}
+                                  for r in rows])
         conn.execute(_SUBSCRIBER_OK, [{"sub_id": r.subscriber_id, "day": r.digest_date}
                                       for r in rows])
+
+
+def reassert_claim(engine: Engine, row: Outbox, now: datetime) -> bool:
+    """Renew our claim on a row about to be sent; False when another deliverer took it over
+    (our claim went stale), and the row must not be sent by us."""
+    with engine.begin() as conn:
+        result = conn.execute(update(Outbox).where(col(Outbox.id) == row.id)
+                              .where(col(Outbox.status) == OutboxStatus.SENDING)
+                              .where(col(Outbox.claimed_at) == row.claimed_at)
+                              .values(claimed_at=now))
+    if getattr(result, "rowcount", 0) != 1:
+        return False
+    row.claimed_at = now
+    return True
 
 
 def requeue_sending(engine: Engine, ids: Sequence[int | None] | None = None) -> int:

@@ -13,7 +13,7 @@ from digest.daemon.health import build_app
 from digest.daemon.run import Daemon
 from tests.web.conftest import Site
 
-KEYS = {"status", "scheduler", "queue", "failing_feeds"}
+KEYS = {"status", "scheduler", "role", "queue", "failing_feeds"}
 
 
 def paths(app: Any) -> list[str]:
@@ -44,7 +44,7 @@ async def get_health(app: Starlette, daemon: Daemon, start: bool) -> httpx.Respo
 def test_serve_answers_healthz_from_the_database_without_a_scheduler(site: Site) -> None:
     answer = site.client.get("/healthz")
     assert answer.status_code == 200 and set(answer.json()) == KEYS
-    assert answer.json() == {"status": "ok", "scheduler": "none", "queue": {},
+    assert answer.json() == {"status": "ok", "scheduler": "none", "role": "web", "queue": {},
                              "failing_feeds": 0}
     assert paths(site.client.app).count("/healthz") == 1
 
@@ -61,3 +61,5 @@ def test_daemon_app_reports_its_scheduler_with_or_without_the_web_pages(make_sit
         running = asyncio.run(get_health(app, daemon, start=True))
         assert running.status_code == 200 and set(running.json()) == KEYS
         assert (running.json()["status"], running.json()["scheduler"]) == ("ok", "running")
+        expected = "replica" if site.engine.dialect.name == "postgresql" else "single"
+        assert running.json()["role"] == expected  # a PostgreSQL replica leads once it polls
