@@ -45,9 +45,10 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
             out.update(a.name for a in node.names if a.name in known)
         elif isinstance(node, ast.ImportFrom) and node.module:
             base = node.module if node.level == 0 else _relative(name, path, node)
-            if base in known:
+            subs = {f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in known}
+            out.update(subs)
+            if base in known and len(subs) < len(node.names):  # names the package defines
                 out.add(base)
-            out.update(f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in known)
     out.discard(name)
     return out
 
