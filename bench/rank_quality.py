@@ -4,17 +4,25 @@ Ingests the real corpus into a fresh SQLite database through the `jsonl` source,
 configures the ten dev subscribers, ranks each digest day and prints nDCG@10,
 P@10 and judged@10 per profile and overall (the protocol of ../shared/eval).
 
+It then ranks a small grid of weights (`--grid`, default GRID) and prints the
+leave-one-profile-out figure: each profile scored with the grid point that is best on
+the other nine, averaged. Ship weights this figure supports, not the ones that
+maximise the full dev set.
+
     .venv/bin/python bench/rank_quality.py [--shared ../shared] [--set w_liked=0.8 ...]
+        [--grid w_keyword=0.4,0.8,1.2 ...] [--no-lopo]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import tempfile
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import fields, replace
 from datetime import date
 from pathlib import Path
@@ -33,6 +41,7 @@ from digest.storage.subscribers import sync_subscribers
 
 ROOT = Path(__file__).parents[1]
 DAYS = ["2026-06-02", "2026-06-04", "2026-06-09", "2026-06-11"]
+GRID = {"w_keyword": (0.4, 0.8, 1.2), "w_liked": (0.3, 0.6, 0.9), "mmr_lambda": (0.7, 0.8, 0.9)}
 
 
 def build_config(shared: Path, tmp: Path) -> Path:
@@ -89,23 +98,59 @@ def evaluate(run: dict[str, dict[str, list[str]]], qrels: dict[str, dict[str, in
     return out
 
 
-def rank_days(config_path: Path, params: RankParams,
-              embedder: Embedder | None = None) -> tuple[dict[str, Any], dict[str, set[str]]]:
-    """Rank each digest day's papers for every dev subscriber."""
+def day_ranker(config_path: Path, embedder: Embedder | None = None
+               ) -> tuple[Callable[[RankParams], dict[str, Any]], dict[str, set[str]]]:
+    """A function ranking each digest day's papers for every dev subscriber with given params
+    (the corpus is read once), and each day's paper ids."""
     config = load_config(config_path)
     engine = open_database(config.database)
-    run: dict[str, dict[str, list[str]]] = defaultdict(dict)
-    day_ids = {}
     with session_scope(engine) as session:
         interests = [interest_of(r) for r in sync_subscribers(session, config.subscribers)]
-        for day in DAYS:
-            papers = papers_published(session, date.fromisoformat(day), date.fromisoformat(day))
-            day_ids[day] = {p.canonical_id for p in papers}
-            picks = rank_papers(session, papers, interests, params, embedder=embedder)
-            for interest in interests:
-                pid = interest.key.split("@")[0].upper()
-                run[pid][day] = [p.id for p in picks[interest.key]]
-    return run, day_ids
+        papers = {day: papers_published(session, date.fromisoformat(day), date.fromisoformat(day))
+                  for day in DAYS}
+        for rows in papers.values():
+            for row in rows:
+                session.expunge(row)
+    day_ids = {day: {p.canonical_id for p in rows} for day, rows in papers.items()}
+
+    def run_with(params: RankParams) -> dict[str, Any]:
+        run: dict[str, dict[str, list[str]]] = defaultdict(dict)
+        with session_scope(engine) as session:
+            for day in DAYS:
+                picks = rank_papers(session, papers[day], interests, params, embedder=embedder)
+                for interest in interests:
+                    pid = interest.key.split("@")[0].upper()
+                    run[pid][day] = [p.id for p in picks[interest.key]]
+        return run
+
+    return run_with, day_ids
+
+
+def parse_grid(pairs: list[str]) -> dict[str, tuple[float, ...]]:
+    """`name=v1,v2,...` pairs for RankParams fields; GRID when none are given."""
+    if not pairs:
+        return dict(GRID)
+    names = {f.name for f in fields(RankParams)}
+    out = {}
+    for pair in pairs:
+        name, values = pair.split("=", 1)
+        if name not in names:
+            raise SystemExit(f"unknown RankParams field {name!r}; one of {sorted(names)}")
+        out[name] = tuple(float(v) for v in values.split(","))
+    return out
+
+
+def leave_one_profile_out(per_point: list[dict[str, float]]) -> tuple[float, list[int]]:
+    """Mean over profiles of each profile's nDCG at the grid point best on the other profiles
+    (ties: the earlier point), and the point chosen for each profile."""
+    profiles = sorted(per_point[0])
+    held, chosen = [], []
+    for pid in profiles:
+        others = [sum(v for q, v in point.items() if q != pid) for point in per_point]
+        best = max(range(len(per_point)), key=lambda n: (round(others[n], 9), -n))
+        held.append(per_point[best][pid])
+        chosen.append(best)
+    return sum(held) / len(held), chosen
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, float]:
@@ -128,6 +173,9 @@ def main() -> None:
     ap.add_argument("--semantic", choices=["model2vec", "sentence-transformers"],
                     help="blend in the semantic ranker")
     ap.add_argument("--model", help="model path (model2vec: a distilled folder)")
+    ap.add_argument("--grid", nargs="*", default=[],
+                    help=f"weights to cross-validate, name=v1,v2,... (default {GRID})")
+    ap.add_argument("--no-lopo", action="store_true", help="skip the leave-one-profile-out grid")
     args = ap.parse_args()
     embedder = load_embedder(args.semantic, args.model) if args.semantic else None
     params = replace(RankParams(), **parse_overrides(args.set))  # type: ignore[arg-type]
@@ -136,8 +184,13 @@ def main() -> None:
         config_path = build_config(args.shared, Path(tmp))
         asyncio.run(poll_sources(load_config(config_path), open_database(
             load_config(config_path).database), force=True))
-        run, day_ids = rank_days(config_path, params, embedder)
-    scores = evaluate(run, qrels, day_ids)
+        run_with, day_ids = day_ranker(config_path, embedder)
+        scores = evaluate(run_with(params), qrels, day_ids)
+        grid = parse_grid(args.grid)
+        points = [replace(params, **dict(zip(grid, values, strict=True)))  # type: ignore[arg-type]
+                  for values in itertools.product(*grid.values())] if not args.no_lopo else []
+        per_point = [{pid: v[0] for pid, v in evaluate(run_with(p), qrels, day_ids).items()}
+                     for p in points]
     kind = f"lexical + {embedder.name}" if embedder else "lexical ranker"
     print(f"{kind} ({', '.join(args.set) or 'defaults'})")
     print(f"{'profile':8s} nDCG@10  P@10   judged@10")
@@ -145,6 +198,19 @@ def main() -> None:
         print(f"{pid:8s} {n:.3f}    {p:.3f}  {j:.2f}")
     means = [sum(v[i] for v in scores.values()) / len(scores) for i in range(3)]
     print(f"{'mean':8s} {means[0]:.3f}    {means[1]:.3f}  {means[2]:.2f}")
+    if not per_point:
+        return
+    lopo, chosen = leave_one_profile_out(per_point)
+    means_at = [sum(point.values()) / len(point) for point in per_point]
+    best = max(range(len(points)), key=lambda n: (round(means_at[n], 9), -n))
+
+    def label(n: int) -> str:
+        return ", ".join(f"{k}={getattr(points[n], k):g}" for k in grid)
+
+    print(f"grid: {len(points)} points over {', '.join(grid)}")
+    print(f"leave-one-profile-out nDCG@10 {lopo:.3f}  (points chosen: "
+          f"{' | '.join(sorted({label(n) for n in chosen}))})")
+    print(f"best on the full dev set      {means_at[best]:.3f}  ({label(best)})")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from digest.rank.queries import QueryBlock
 
 if TYPE_CHECKING:
     from digest.rank.score import Day, Side
+    from digest.rank.textfeat import DocTerms
 
 
 @dataclass
@@ -70,7 +71,7 @@ def _reasons(view: ChunkView, day: Day, tables: dict[str, list[list[int]]],
         for author in candidate.authors:
             if (key := author_key(author)) in names:
                 yield Reason("author", names[key], (author,), 1.0)
-    terms = day.docs[pid].counts
+    terms = day.docs[pid]
     for kind, best_only, floor in _KINDS:
         if kind in view.scores:
             yield from _block_reasons(kind, view.blocks[kind], tables[kind][sub],
@@ -89,7 +90,7 @@ _KINDS = (("topic", True, 0.0), ("keyword", False, 0.0), ("liked", True, 0.1),
 
 
 def _block_reasons(kind: str, block: QueryBlock, rows: list[int], values: list[float],
-                   doc_terms: Any, best_only: bool, floor: float) -> Iterator[Reason]:
+                   doc_terms: DocTerms, best_only: bool, floor: float) -> Iterator[Reason]:
     if best_only:
         slots = [values.index(max(values))]
     else:
@@ -100,5 +101,5 @@ def _block_reasons(kind: str, block: QueryBlock, rows: list[int], values: list[f
         if row < 0 or value <= floor:
             continue
         surface = block.surface[row]
-        words = tuple(dict.fromkeys(w for s, w in surface.items() if s in doc_terms))
+        words = tuple(dict.fromkeys(w for s, w in surface.items() if doc_terms.has(s)))
         yield Reason(kind, block.labels[row], words, value)

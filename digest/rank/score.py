@@ -24,7 +24,14 @@ from digest.rank.queries import (
 )
 from digest.rank.reasons import ChunkView, build_picks
 from digest.rank.semantic import SemanticInputs
-from digest.rank.textfeat import CorpusStats, DocTerms, Vocabulary, doc_matrices, doc_terms
+from digest.rank.textfeat import (
+    CorpusStats,
+    DocTerms,
+    Vocabulary,
+    doc_matrices,
+    doc_terms,
+    with_phrase_columns,
+)
 
 NEG = np.float32(-np.inf)
 
@@ -100,6 +107,7 @@ def prepare_day(candidates: list[Candidate], phrases: frozenset[str], vocab: Voc
     bm25, tfidf = doc_matrices(docs, vocab, stats)
     similarity = (tfidf @ tfidf.T).toarray().astype(np.float32)
     alive = collapse_duplicates(candidates, similarity, params.duplicate_cosine)
+    bm25, tfidf = with_phrase_columns(docs, vocab, stats, bm25, tfidf)
     upvotes = np.array([max(c.upvotes or 0, 0) for c in candidates], dtype=np.float32)
     top = float(np.log1p(upvotes.max())) if len(upvotes) else 0.0
     trending = np.log1p(upvotes) / top if top > 0 else np.zeros_like(upvotes)

@@ -85,10 +85,17 @@ def phrases_in(stems: Sequence[str], wanted: frozenset[str]) -> list[str]:
 
 @dataclass
 class DocTerms:
-    """Term counts of one document (title counted twice), and its distinct terms."""
+    """Term counts of one document (title counted twice), and, apart, the counts of the wanted
+    phrases it holds: phrases never enter the word vectors (cosines, duplicates, MMR), so no
+    subscriber's keywords change another subscriber's ranking."""
 
     counts: Counter[str]
     length: float
+    phrases: Counter[str] = field(default_factory=Counter)
+
+    def has(self, key: str) -> bool:
+        """Whether the document holds this term or phrase key."""
+        return key in self.counts or key in self.phrases
 
 
 def doc_terms(title: str, abstract: str, wanted_phrases: frozenset[str]) -> DocTerms:
@@ -97,10 +104,9 @@ def doc_terms(title: str, abstract: str, wanted_phrases: frozenset[str]) -> DocT
     counts: Counter[str] = Counter(content_terms(t_words))
     counts.update(counts)  # title twice
     counts.update(content_terms(a_words))
-    length = float(sum(counts.values()))  # phrases do not count, so scores never depend on
-    counts.update(phrases_in(t_words, wanted_phrases) * 2)  # other subscribers' phrases
-    counts.update(phrases_in(a_words, wanted_phrases))
-    return DocTerms(counts, length)
+    phrases: Counter[str] = Counter(phrases_in(t_words, wanted_phrases) * 2)
+    phrases.update(phrases_in(a_words, wanted_phrases))
+    return DocTerms(counts, float(sum(counts.values())), phrases)
 
 
 @dataclass
@@ -171,6 +177,32 @@ def doc_matrices(docs: Sequence[DocTerms], vocab: Vocabulary, stats: CorpusStats
     idf = idf_vector(vocab, stats)
     tfidf = sparse.csr_matrix(((1 + np.log(tf_arr)) * idf[cols], (row_arr, cols)), shape=shape)
     return bm25, l2_rows(tfidf)
+
+
+def with_phrase_columns(docs: Sequence[DocTerms], vocab: Vocabulary, stats: CorpusStats,
+                        bm25: sparse.csr_matrix, tfidf: sparse.csr_matrix, k1: float = 1.2,
+                        b: float = 0.75) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+    """Append the phrases found in `docs` as BM25 columns after every word column (the tf-idf
+    matrix gets empty columns), so word columns and word vectors are the same whoever asked
+    for which phrases."""
+    rows, cols, tf = [], [], []
+    for r, doc in enumerate(docs):
+        for key, count in doc.phrases.items():
+            rows.append(r)
+            cols.append(vocab.add(key))
+            tf.append(count)
+    shape = (len(docs), len(vocab))
+    tf_arr = np.asarray(tf, dtype=np.float32)
+    row_arr = np.asarray(rows, dtype=np.int64)
+    lengths = np.asarray([d.length for d in docs], dtype=np.float32)
+    norm = k1 * (1 - b + b * lengths[row_arr] / max(stats.avg_len, 1.0))
+    phrase = sparse.csr_matrix((tf_arr * (k1 + 1) / (tf_arr + norm), (row_arr, cols)),
+                               shape=shape)
+    bm25 = bm25.copy()
+    bm25.resize(shape)
+    tfidf = tfidf.copy()
+    tfidf.resize(shape)
+    return sparse.csr_matrix(bm25 + phrase), tfidf
 
 
 def idf_vector(vocab: Vocabulary, stats: CorpusStats) -> np.ndarray:
