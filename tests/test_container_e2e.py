@@ -8,14 +8,16 @@ Docker Compose v2, stand-ins for python:3.11-slim-bookworm, postgres:16-alpine a
 * `docker compose up --wait` on SQLite: a digest with papers arrives in the mail stand-in's API although
   the send time had passed at first start, /healthz answers, SIGHUP reloads the edited config (a new
   subscriber gets a digest), SIGTERM stops cleanly, and a restart does not resend;
-* `--profile postgres`: the daemon waits for PostgreSQL, a digest arrives; a second replica
-  (`--scale digest=2`) stands by while the first leads, and takes over (and reloads on SIGHUP) when the
-  leader is stopped, without a second digest. Replicas share the leadership, not the work (that is
-  another issue), and a standing-by replica serves no /healthz.
+* `--profile postgres --scale digest=2`: both replicas wait for PostgreSQL and go healthy; one digest
+  arrives, not two; one replica leads (polls), the other serves; when the leader is stopped (exit 0)
+  the other reloads on SIGHUP, composes and delivers a new subscriber's digest, and takes the lead.
 
-The feeds are real captures mounted into the container (`path:` sources): no network is needed beyond
-the package registries the image build installs from. Runs only with DIGEST_CONTAINER_E2E=1 (.ci/run sets
-it); skips with the reason where the harness cannot run, or fails then if DIGEST_REQUIRE_CONTAINERS=1.
+The feeds are real captures, served by a `feeds` service in the compose network that answers after
+3 s (so a first delivery that did not wait for the first poll would send an empty day's note): no
+network is needed beyond the package registries the image build installs from.
+
+Runs only with DIGEST_CONTAINER_E2E=1 (.ci/run sets it); skips with the reason where the harness cannot
+run, or fails then if DIGEST_REQUIRE_CONTAINERS=1.
 Figures (image size, build and run durations) go to test-artifacts/container-e2e.txt.
 """
 
@@ -206,14 +208,27 @@ def healthz(url: str) -> dict[str, Any]:
         return dict(json.load(answer))
 
 
+# A feed server in the compose network that takes FEED_DELAY seconds per answer (as real feeds may):
+# a first delivery that did not wait for the first poll would compose an empty digest.
+FEED_DELAY = 3
+FEED_SERVER = f"""
+import functools, http.server, time
+class Slow(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        time.sleep({FEED_DELAY}); self.path = self.path.split("?")[0]; super().do_GET()
+handler = functools.partial(Slow, directory="/feeds")
+http.server.ThreadingHTTPServer(("", 8000), handler).serve_forever()
+"""
+
+
 def write_config(folder: Path, database: str, subscribers: list[str]) -> None:
-    """The shipped config/docker.yaml, with the captured feeds mounted beside it, a send time that has
-    passed (00:00 UTC), a 2 s delivery cycle, and a note on empty days (which would show an empty first
-    digest)."""
+    """The shipped config/docker.yaml, with the captured feeds served slowly by the `feeds` service,
+    a send time that has passed (00:00 UTC), a 2 s delivery cycle, and a note on empty days (which
+    shows an empty first digest)."""
     folder.mkdir(exist_ok=True)
     doc = yaml.safe_load((ROOT / "config/docker.yaml").read_text())
     doc["database"] = database
-    doc["sources"] = [{"name": name, "type": kind, "path": file}
+    doc["sources"] = [{"name": name, "type": kind, "url": f"http://feeds:8000/{file}"}
                       for name, (kind, file) in CAPTURES.items()]
     doc["daemon"]["delivery_every_seconds"] = 2
     doc["delivery"]["empty_digest"] = "note"
@@ -251,8 +266,13 @@ def project(docker: Docker, image: str, tmp_path: Path, request: pytest.FixtureR
     image: {image}
     ports: !override ["8080"]
     volumes: !override ["{tmp_path / 'config'}:/config:ro", "digest-data:/data"]
+    depends_on: {{feeds: {{condition: service_started}}}}
   mailpit:
     ports: !override ["8025"]
+  feeds:
+    image: python:3.11-slim-bookworm
+    command: ["python3", "-c", {json.dumps(FEED_SERVER)}]
+    volumes: ["{tmp_path / 'config'}:/feeds:ro"]
 """)
     project = Project(docker, f"pde2e{os.getpid()}n{len(_projects)}", tmp_path)
     yield project
@@ -274,7 +294,8 @@ def test_docker_run_without_config_fails_fast_and_with_the_readme_mount_goes_hea
 
     started = time.monotonic()
     # The README's line, with the shipped config (real feeds: no network here, so they fail and wait).
-    daemon = docker("run", "-d", "--network", "none", "-v", f"{ROOT / 'config'}:/config:ro", image).strip()
+    daemon = docker("run", "-d", "--stop-timeout", "20", "--network", "none",
+                    "-v", f"{ROOT / 'config'}:/config:ro", image).strip()
     try:
         wait_for(lambda: docker.inspect(daemon, "{{.State.Health.Status}}") == "healthy", 120,
                  "the container to go healthy")
@@ -335,45 +356,50 @@ def docker_env(project: Project, container: str) -> dict[str, str]:
     return dict(p.split("=", 1) for p in pairs)
 
 
-def test_compose_postgres_profile_waits_for_the_database_and_a_second_replica_takes_over(
+def test_compose_postgres_profile_two_replicas_share_the_work_and_outlive_the_leader(
         project: Project) -> None:
     project.profiles = ["postgres"]
     write_config(project.folder / "config", "postgresql+psycopg://digest@postgres/digest", [READER])
     started = time.monotonic()
-    project.compose("up", "--detach", "--wait", "--wait-timeout", "180")
-    figure("compose --profile postgres up --wait", f"{time.monotonic() - started:.0f} s")
-    (leader,) = project.containers("digest")
-    # Compose started the daemon once PostgreSQL accepted connections: no failed start, no restart.
-    assert project.docker.inspect(leader, "{{.RestartCount}}") == "0"
+    project.compose("up", "--detach", "--wait", "--wait-timeout", "180", "--scale", "digest=2")
+    figure("compose --profile postgres up --wait --scale digest=2", f"{time.monotonic() - started:.0f} s")
+    replicas = project.containers("digest")
+    assert len(replicas) == 2
+    # Compose started the daemons once PostgreSQL accepted connections: no failed start, no restart.
+    assert [project.docker.inspect(c, "{{.RestartCount}}") for c in replicas] == ["0", "0"]
+    urls = {c: f"http://127.0.0.1:{project.docker.host_port(c, 8080)}" for c in replicas}
+
+    # Both started after the send time: one digest, with the papers of the first poll, not two.
     (first,) = wait_for(lambda: project.digests_to(READER), 60, "the first digest")
     assert "papers" in first["Subject"] and "nothing new" not in first["Subject"], first["Subject"]
-    assert project.logged(leader, "leading: this replica runs the scheduler") == 1
+    roles = wait_for(lambda: _roles(urls), 60, "one replica to lead (poll) and one to serve")
+    (leader,) = [c for c, role in roles.items() if role == "leader"]
+    (other,) = [c for c in replicas if c != leader]
+    time.sleep(4)  # a few delivery cycles on both replicas
+    assert len(project.mail()) == 1
 
-    # A second replica: it stands by while the first leads.
-    project.compose("up", "--detach", "--no-recreate", "--scale", "digest=2")
-    (standby,) = [c for c in project.containers("digest") if c != leader]
-    wait_for(lambda: project.logged(standby, "another replica leads; standing by"), 60,
-             "the second replica to stand by")
-
-    # SIGTERM to the leader: it exits 0, the other takes over within seconds and answers /healthz.
-    taken = time.monotonic()
+    # SIGTERM to the leader: it exits 0; the other reloads on SIGHUP, composes and delivers the
+    # digest of a subscriber added to the config, and takes over polling within POLL_CHECK_SECONDS.
+    stopped = time.monotonic()
     project.docker("stop", "--time", "20", leader)
     assert project.docker.inspect(leader, "{{.State.ExitCode}}") == "0"
-    wait_for(lambda: project.logged(standby, "leading: this replica runs the scheduler"), 30,
-             "the standby to take over")
-    figure("postgres replica failover (docker stop of the leader to the standby leading)",
-           f"{time.monotonic() - taken:.1f} s")
-    url = f"http://127.0.0.1:{project.docker.host_port(standby, 8080)}"
-    health = wait_for(lambda: _try(lambda: healthz(url)), 30, "/healthz on the new leader")
-    assert health["status"] == "ok" and health["queue"] == {"sent": 1}
+    write_config(project.folder / "config", "postgresql+psycopg://digest@postgres/digest",
+                 [READER, SECOND])
+    project.docker("kill", "--signal", "HUP", other)
+    wait_for(lambda: project.logged(other, "config reloaded"), 30, "the reload on the other replica")
+    wait_for(lambda: project.digests_to(SECOND), 60, "a digest for the new subscriber")
+    wait_for(lambda: healthz(urls[other])["role"] == "leader", 60, "the other replica to take the lease")
+    figure("postgres replicas: leader stopped to the other leading",
+           f"{time.monotonic() - stopped:.0f} s")
+    assert sorted(m["To"][0]["Address"] for m in project.mail()) == sorted([READER, SECOND])
+    project.docker("stop", "--time", "20", other)
+    assert project.docker.inspect(other, "{{.State.ExitCode}}") == "0"
 
-    # It reloads on SIGHUP, and the digest already sent today is not sent again.
-    project.docker("kill", "--signal", "HUP", standby)
-    wait_for(lambda: project.logged(standby, "config reloaded"), 30, "the reload on the new leader")
-    time.sleep(6)
-    assert len(project.mail()) == 1
-    project.docker("stop", "--time", "20", standby)
-    assert project.docker.inspect(standby, "{{.State.ExitCode}}") == "0"
+
+def _roles(urls: dict[str, str]) -> dict[str, str] | None:
+    """Each replica's /healthz role, once one leads and the other does not."""
+    roles = {c: (_try(lambda url=url: healthz(url)) or {}).get("role", "") for c, url in urls.items()}
+    return roles if sorted(roles.values()) == ["leader", "replica"] else None
 
 
 def _try(call: Callable[[], T]) -> T | None:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from digest.clock import utcnow
 from digest.compose.digests import compose_due
@@ -21,11 +22,12 @@ from digest.deliver.outbox import deliver_queue, requeue_in_flight
 from digest.errors import ConfigError
 from digest.ingest.poll import poll_sources
 from digest.storage.db import open_database
+from digest.storage.feeds import feeds_by_name
 from digest.storage.lock import DaemonLock
 
 log = logging.getLogger("digest.daemon.run")
 POLL_CHECK_SECONDS = 30.0  # how often the daemon asks which feeds are due (feeds.next_check_at)
-FIRST_POLL_WAIT_SECONDS = 300.0  # at start, the first delivery waits at most this long for the first poll
+FIRST_POLL_WAIT_SECONDS = 300.0  # at start, nothing is composed until each source was polled, or this
 
 
 @dataclass
@@ -42,6 +44,8 @@ class Daemon:
     _busy: asyncio.Lock = field(default_factory=asyncio.Lock)
     _http_task: asyncio.Task[None] | None = None
     _first_poll_done: bool = False
+    _started: float = field(default_factory=time.monotonic)
+    _wait_told: bool = False
     _leading: bool = False
     lock: DaemonLock = field(init=False)
 
@@ -127,12 +131,9 @@ class Daemon:
         self.scheduler.remove_all_jobs()
         self.scheduler.add_job(self.poll_all, IntervalTrigger(seconds=POLL_CHECK_SECONDS),
                                id="poll", next_run_time=utcnow())
-        # At start: catch up on digests missed while down, but only once the first poll has stored
-        # today's papers (poll_all brings this run forward), else a digest due now would be empty.
-        first = timedelta(0) if self._first_poll_done else timedelta(seconds=FIRST_POLL_WAIT_SECONDS)
         self.scheduler.add_job(self.deliver_cycle, IntervalTrigger(
             seconds=self.config.daemon.delivery_every_seconds), id="deliver",
-            next_run_time=utcnow() + first)
+            next_run_time=utcnow())  # at start: catch up on digests missed while down
 
     def _request_stop(self, sig: signal.Signals) -> None:
         log.info("received %s; finishing the message in flight", sig.name)
@@ -165,16 +166,19 @@ class Daemon:
                         report.source, report.status, report.parsed, report.new, report.updated,
                         f", error: {report.error}" if report.error else "")
         finally:
-            if not self._first_poll_done:  # the first delivery was waiting for this poll: now
-                self._first_poll_done = True
-                if self.scheduler is not None and self.scheduler.get_job("deliver") is not None:
-                    self.scheduler.modify_job("deliver", next_run_time=utcnow())
+            if not self._first_poll_done and self.scheduler is not None \
+                    and self.scheduler.get_job("deliver") is not None:  # it waits for a first poll
+                self.scheduler.modify_job("deliver", next_run_time=utcnow())
 
     async def deliver_cycle(self, force: bool = False) -> bool:
         """Compose what is due (in a worker thread), then deliver the queue; False when the
         mail server could not be reached (everything stays queued)."""
         if self.stop.is_set():
             return True
+        if not self._first_poll_done:
+            self._first_poll_done = await asyncio.to_thread(self._sources_polled)
+            if not self._first_poll_done:
+                return True
         async with self._busy:
             composed = await asyncio.to_thread(compose_due, self.engine, self.config,
                                                force=force, should_stop=self.stop.is_set)
@@ -189,6 +193,26 @@ class Daemon:
             for error in report.errors[:10]:
                 log.warning("delivery: %s", error)
             return not report.server_down
+
+    def _sources_polled(self) -> bool:
+        """At start, before composing anything: is no source due any more (each has had its poll,
+        here or on the replica that polls)? Else a digest due now would be composed without the
+        papers on their way. True in any case after FIRST_POLL_WAIT_SECONDS, and with --once."""
+        if self.once or time.monotonic() - self._started >= FIRST_POLL_WAIT_SECONDS:
+            return True
+        now = utcnow()
+        with Session(self.engine) as session:
+            feeds = feeds_by_name(session)
+
+        def polled(name: str) -> bool:
+            check = feeds[name].next_check_at if name in feeds else None
+            return check is not None and check > now
+
+        waiting = [s.name for s in self.config.sources if s.enabled and not polled(s.name)]
+        if waiting and not self._wait_told:
+            self._wait_told = True
+            log.info("first delivery waits for the first poll of %s", ", ".join(waiting))
+        return not waiting
 
     async def _start_http(self) -> Any:
         """Serve /healthz (and the web app, when configured) with uvicorn."""
