@@ -41,7 +41,7 @@ from digest.storage.subscribers import sync_subscribers
 
 ROOT = Path(__file__).parents[1]
 DAYS = ["2026-06-02", "2026-06-04", "2026-06-09", "2026-06-11"]
-GRID = {"w_keyword": (0.4, 0.8, 1.2), "w_liked": (0.3, 0.6, 0.9), "mmr_lambda": (0.7, 0.8, 0.9)}
+GRID = {"w_keyword": (0.4, 0.8, 1.2), "w_liked": (0.3, 0.6, 0.9), "phrase_weight": (0.6, 0.8, 1.0)}
 
 
 def build_config(shared: Path, tmp: Path) -> Path:

@@ -85,7 +85,8 @@ class RankParams:
     w_semantic: float = 1.0          # topics by meaning (only when the semantic ranker is on)
     w_semantic_liked: float = 1.5    # liked papers by meaning
     min_semantic: float = 0.35       # cosine that counts as evidence on its own
-    phrase_weight: float = 0.6
+    phrase_weight: float = 0.6       # a multi-word keyword's share for the phrase; its words: the rest
+    phrase_window: float = 2         # words allowed between a phrase's words, in order (0: adjacent)
     idf_power: float = 1.0
     liked_terms: int = 64            # a liked paper is represented by its top tf-idf terms
     min_evidence: float = 0.3        # raw topic/keyword score a paper needs to count at all

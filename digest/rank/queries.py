@@ -12,6 +12,7 @@ from scipy import sparse
 from digest.rank.authors import author_key
 from digest.rank.model import Interest, RankParams
 from digest.rank.textfeat import (
+    NEAR,
     CorpusStats,
     DocTerms,
     Vocabulary,
@@ -101,8 +102,10 @@ def topic_block(interests: Sequence[Interest], vocab: Vocabulary, stats: CorpusS
 
 
 def keyword_block(interests: Sequence[Interest], vocab: Vocabulary, stats: CorpusStats,
-                  params: RankParams) -> QueryBlock:
-    """One row per keyword: the exact phrase weighs `phrase_weight`, its words the rest."""
+                  params: RankParams, *, whole_only: bool = False) -> QueryBlock:
+    """One row per keyword: the phrase (side by side, or within `phrase_window` words in order)
+    weighs `phrase_weight`, its words the rest. `whole_only`: the phrase alone, at full weight
+    (what counts as evidence: 'polar codes' never selects a paper on 'codes')."""
     rows = _Rows()
     for i, interest in enumerate(interests):
         for j, keyword in enumerate(interest.keywords):
@@ -111,11 +114,12 @@ def keyword_block(interests: Sequence[Interest], vocab: Vocabulary, stats: Corpu
                 col = vocab.get(key)
                 rows.add(i, j, {col: 1.0} if col is not None else {}, keyword, {key: keyword})
                 continue
-            weights = _idf_weights(content_terms(key.split()), vocab, stats,
-                                   1.0 - params.phrase_weight, params.idf_power)
-            col = vocab.get(key)
-            if col is not None:
-                weights[col] = weights.get(col, 0.0) + params.phrase_weight
+            share = 1.0 if whole_only else params.phrase_weight
+            weights = {} if whole_only else _idf_weights(
+                content_terms(key.split()), vocab, stats, 1.0 - share, params.idf_power)
+            for found in (key, NEAR + key):
+                if (col := vocab.get(found)) is not None:
+                    weights[col] = weights.get(col, 0.0) + share
             rows.add(i, j, weights, keyword, {key: keyword, **surface_forms(keyword)})
     return rows.block(len(vocab))
 

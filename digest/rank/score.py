@@ -72,6 +72,7 @@ def rank(candidates: Sequence[Candidate], interests: Sequence[Interest], *,
     stats = stats if stats is not None else CorpusStats.fit(day.docs)
     blocks = {"topic": topic_block(active, vocab, stats, params),
               "keyword": keyword_block(active, vocab, stats, params),
+              "keyword_whole": keyword_block(active, vocab, stats, params, whole_only=True),
               "liked": liked_block(active, liked_texts or {}, vocab, stats, params)}
     if semantic is not None:
         blocks["semantic"] = semantic_block(
@@ -102,7 +103,8 @@ def rank(candidates: Sequence[Candidate], interests: Sequence[Interest], *,
 def prepare_day(candidates: list[Candidate], phrases: frozenset[str], vocab: Vocabulary,
                 stats: CorpusStats | None, params: RankParams) -> Day:
     """Tokenise the candidates, build their matrices, collapse near-duplicates."""
-    docs = [doc_terms(c.title, c.abstract, phrases) for c in candidates]
+    docs = [doc_terms(c.title, c.abstract, phrases, int(params.phrase_window))
+            for c in candidates]
     stats = stats if stats is not None else CorpusStats.fit(docs)
     bm25, tfidf = doc_matrices(docs, vocab, stats)
     similarity = (tfidf @ tfidf.T).toarray().astype(np.float32)
@@ -238,10 +240,11 @@ def score_chunk(chunk: range, active: Sequence[Interest], day: Day,
             scores[kind] = block_scores(blocks[kind], chunk, day.embeddings)
     best = {kind: s.max(axis=1) for kind, s in scores.items()}
     kw_max = best["keyword"]
+    kw_whole = block_scores(blocks["keyword_whole"], chunk, day.bm25).max(axis=1)
     sl = slice(chunk.start, chunk.stop)
     category = side.category[sl].toarray() > 0
     followed = side.followed[sl].toarray() > 0
-    evidence = ((best["topic"] >= params.min_evidence) | (kw_max >= params.min_evidence)
+    evidence = ((best["topic"] >= params.min_evidence) | (kw_whole >= params.min_evidence)
                 | (best["liked"] >= params.min_liked_cosine)
                 | (category & side.category_is_evidence[sl, None]))
     parts = {"topic": best["topic"], "liked": best["liked"],

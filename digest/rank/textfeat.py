@@ -83,6 +83,47 @@ def phrases_in(stems: Sequence[str], wanted: frozenset[str]) -> list[str]:
     return found
 
 
+NEAR = "~"  # prefix of a phrase key found with its words in order but a few words apart
+
+
+def phrases_near(stems: Sequence[str], wanted: frozenset[str], window: int) -> list[str]:
+    """Wanted phrases whose words occur in order, each within `window` extra words of the
+    previous one, but not side by side ('polar and LDPC codes'): keyed NEAR + phrase key, so
+    a reason never claims the phrase itself for them."""
+    if not wanted or window <= 0:
+        return []
+    index = _phrase_index(wanted)
+    found = []
+    for i, first in enumerate(stems):
+        for n in index.get(first, ()):
+            for key in _keys_starting(wanted, first, n):
+                parts, pos, gapped = key.split(" "), i, False
+                for part in parts[1:]:
+                    nxt = next((j for j in range(pos + 1, min(pos + 2 + window, len(stems)))
+                                if stems[j] == part), -1)
+                    if nxt < 0:
+                        break
+                    gapped |= nxt > pos + 1
+                    pos = nxt
+                else:
+                    if gapped:
+                        found.append(NEAR + key)
+    return found
+
+
+@lru_cache(maxsize=8)
+def _by_start(wanted: frozenset[str]) -> dict[tuple[str, int], tuple[str, ...]]:
+    out: dict[tuple[str, int], list[str]] = {}
+    for key in wanted:
+        parts = key.split(" ")
+        out.setdefault((parts[0], len(parts)), []).append(key)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+def _keys_starting(wanted: frozenset[str], first: str, n: int) -> tuple[str, ...]:
+    return _by_start(wanted).get((first, n), ())
+
+
 @dataclass
 class DocTerms:
     """Term counts of one document (title counted twice), and, apart, the counts of the wanted
@@ -98,14 +139,18 @@ class DocTerms:
         return key in self.counts or key in self.phrases
 
 
-def doc_terms(title: str, abstract: str, wanted_phrases: frozenset[str]) -> DocTerms:
-    """Count content terms and wanted phrases; title terms count double."""
+def doc_terms(title: str, abstract: str, wanted_phrases: frozenset[str],
+              window: int = 0) -> DocTerms:
+    """Count content terms and wanted phrases (and, with a `window`, phrases whose words come
+    in order a few words apart); title terms count double."""
     t_words, a_words = words(title), words(abstract)
     counts: Counter[str] = Counter(content_terms(t_words))
     counts.update(counts)  # title twice
     counts.update(content_terms(a_words))
     phrases: Counter[str] = Counter(phrases_in(t_words, wanted_phrases) * 2)
     phrases.update(phrases_in(a_words, wanted_phrases))
+    phrases.update(phrases_near(t_words, wanted_phrases, window) * 2)
+    phrases.update(phrases_near(a_words, wanted_phrases, window))
     return DocTerms(counts, float(sum(counts.values())), phrases)
 
 
