@@ -76,6 +76,7 @@ def embeddings(config: Path) -> int:
         return int(s.exec(select(func.count()).select_from(PaperEmbedding)).one())
 
 
+@pytest.mark.timeout(600)  # encoding the fixture takes ~40 s alone, minutes on a busy machine
 def test_static_model_ranks_by_meaning_and_caches_embeddings(
         tmp_path: Path, distilled: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = setup(tmp_path, {"backend": "model2vec", "model": str(distilled)})
