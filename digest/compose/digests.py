@@ -26,7 +26,7 @@ from digest.compose.message import (
 from digest.compose.render import Rendered, renderer_for
 from digest.compose.schedule import due_date
 from digest.compose.select import FIRST_WINDOW, Selection, select_papers
-from digest.compose.views import DigestView, digest_view, why_line
+from digest.compose.views import DigestView, PaperViews, digest_view, why_line
 from digest.config import Config
 from digest.errors import UnknownSubscriberError
 from digest.rank import Interest, Pick
@@ -132,15 +132,16 @@ def _compose_group(engine: Engine, config: Config, members: Sequence[tuple[Subsc
             return [_failed(engine, sub, day, now, dry_run, "choosing papers")]
         return [c for m in members
                 for c in _compose_group(engine, config, [m], since, sent, now, dry_run)]
-    return [_compose_isolated(engine, config, sub, day, interest, chosen, now, dry_run)
+    _views = PaperViews(chosen.papers)
+    return [_compose_isolated(engine, config, sub, day, interest, chosen, now, dry_run, _views)
             for (sub, day), interest in zip(members, chosen.interests, strict=True)]
 
 
 def _compose_isolated(engine: Engine, config: Config, sub: Subscriber, day: date,
                       interest: Interest, selection: Selection, now: datetime,
-                      dry_run: bool) -> Composed:
+                      dry_run: bool, views: PaperViews) -> Composed:
     try:
-        return _compose_one(engine, config, sub, day, interest, selection, now, dry_run)
+        return _compose_one(engine, config, sub, day, interest, selection, now, dry_run, views)
     except CONNECTION_ERRORS:
         raise
     except Exception:
@@ -165,13 +166,13 @@ def _failed(engine: Engine, sub: Subscriber, day: date, now: datetime, dry_run: 
 
 
 def _compose_one(engine: Engine, config: Config, sub: Subscriber, day: date, interest: Interest,
-                 selection: Selection, now: datetime, dry_run: bool) -> Composed:
+                 selection: Selection, now: datetime, dry_run: bool, views: PaperViews) -> Composed:
     chosen = selection.ranked.picks[sub.email]
     if not chosen and config.delivery.empty_digest == "skip":
         return Composed(sub.email, day, ComposeStatus.EMPTY)
     papers = selection.papers
     view, rendered, whys = render_digest(config, sub, day, interest, chosen, papers,
-                                         selection.ranked.liked_titles, selection.key)
+                                         selection.ranked.liked_titles, selection.key, views)
     if dry_run:
         return Composed(sub.email, day, ComposeStatus.DRY_RUN, len(chosen), rendered.subject)
     envelope = Envelope(config.delivery.from_, mail_address(sub.email), sub.name,
@@ -194,11 +195,11 @@ def _compose_one(engine: Engine, config: Config, sub: Subscriber, day: date, int
 
 def render_digest(config: Config, sub: Subscriber, day: date, interest: Interest,
                   chosen: list[Pick], papers: dict[str, Paper], liked_titles: dict[str, str],
-                  key: str) -> tuple[DigestView, Rendered, list[str]]:
+                  key: str, views: PaperViews | None = None) -> tuple[DigestView, Rendered, list[str]]:
     """The view, the rendered parts and the why-lines of one digest."""
     whys = [why_line(p, liked_titles) for p in chosen]
     view = digest_view(config, sub, day, chosen, whys, papers, interest,
-                       make_token(key, "manage", sub), make_token(key, "unsubscribe", sub))
+                       make_token(key, "manage", sub), make_token(key, "unsubscribe", sub), views)
     return view, renderer_for(config.delivery.templates_dir).render(view), whys
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import binascii
+import random
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8, Policy
 from email.utils import format_datetime, make_msgid, parseaddr
+from functools import lru_cache
 
 import idna
 
@@ -65,8 +69,9 @@ def new_message_id(domain: str) -> str:
     return make_msgid(idstring="digest", domain=domain)
 
 
-def build_message(rendered: Rendered, env: Envelope) -> bytes:
-    """A multipart/alternative message with list headers (RFC 2369, RFC 8058)."""
+def build_message_email(rendered: Rendered, env: Envelope) -> bytes:
+    """The reference build through `EmailMessage` (about 3 ms a digest): what `build_message`
+    must equal once parsed; kept for the tests that compare the two."""
     msg = EmailMessage(policy=header_policy(env.recipient, parseaddr(env.sender)[1]))
     msg["From"] = env.sender
     local, _, domain = env.recipient.rpartition("@")
@@ -83,6 +88,95 @@ def build_message(rendered: Rendered, env: Envelope) -> bytes:
     msg.set_content(rendered.text, cte="quoted-printable")
     msg.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
     return msg.as_bytes()
+
+
+@lru_cache(maxsize=64)
+def _folded(policy: Policy, name: str, value: str) -> bytes:
+    """One header as the email package writes it (RFC 2047 encoded-words for non-ASCII under
+    the ASCII policy, raw UTF-8 under the SMTPUTF8 one); cached for the headers every digest
+    of a run shares."""
+    return _fold(policy, name, value)
+
+
+def _fold(policy: Policy, name: str, value: str) -> bytes:
+    header = policy.header_factory(name, value)  # type: ignore[attr-defined]
+    return header.fold(policy=policy).replace("\n", "\r\n").replace("\r\r\n", "\r\n") \
+        .encode("utf-8" if policy is UTF8_HEADERS else "ascii")
+
+
+def _plain(policy: Policy, name: str, value: str) -> bytes:
+    """A header whose value is printable ASCII and short goes out as it is (what the email
+    package writes too); anything else takes the email package's folding."""
+    line = f"{name}: {value}\r\n"
+    if value.isascii() and value.isprintable() and len(line) <= 1000:
+        return line.encode("ascii")
+    return _fold(policy, name, value)
+
+
+def qp_body(text: str) -> bytes:
+    """UTF-8 quoted-printable (RFC 2045: lines <= 76, soft breaks), CRLF line ends; the same
+    line splitting as the email package's content manager."""
+    lines = text.encode("utf-8").splitlines()
+    encoded = binascii.b2a_qp(b"\n".join(lines) + b"\n", istext=True).split(b"\n")
+    # b2a_qp lets a line ending in encoded whitespace reach 78: soft-break those again
+    return b"\r\n".join(_rewrap(line) if len(line) > 76 else line for line in encoded)
+
+
+def _rewrap(line: bytes) -> bytes:
+    """A quoted-printable line cut into soft-broken lines of <= 76, never inside an =XX."""
+    out = []
+    while len(line) > 76:
+        cut = 75
+        if line[cut - 1:cut] == b"=":
+            cut -= 1
+        elif line[cut - 2:cut - 1] == b"=":
+            cut -= 2
+        out.append(line[:cut] + b"=")
+        line = line[cut:]
+    return b"\r\n".join([*out, line])
+
+
+_BOUNDARY_DIGITS = len(repr(sys.maxsize - 1))
+_PART = (b'Content-Type: text/%s; charset="utf-8"\r\n'
+         b"Content-Transfer-Encoding: quoted-printable\r\n\r\n")
+
+
+def _boundary(*bodies: bytes) -> bytes:
+    """A boundary like the email package's, absent from the bodies (quoted-printable bodies
+    cannot hold a run of '=', so the first one always fits)."""
+    while True:
+        token = random.randrange(sys.maxsize)
+        boundary = f"==============={token:0{_BOUNDARY_DIGITS}d}==".encode("ascii")
+        if not any(boundary in body for body in bodies):
+            return boundary
+
+
+def build_message(rendered: Rendered, env: Envelope) -> bytes:
+    """A multipart/alternative message with list headers (RFC 2369, RFC 8058), written as
+    bytes directly: the headers that carry names or text go through the email package's
+    header folding (so encoded-words and SMTPUTF8 are exactly its own), the rest are fixed
+    ASCII, and both bodies are quoted-printable, encoded once. Parsed, it equals
+    `build_message_email`'s message."""
+    policy = header_policy(env.recipient, parseaddr(env.sender)[1])
+    local, _, domain = env.recipient.rpartition("@")
+    to = _fold(policy, "To", str(Address(one_line(env.recipient_name or "", 100), local, domain)))
+    targets = [env.unsubscribe_url] + ([env.unsubscribe_mailto] if env.unsubscribe_mailto else [])
+    text, html = qp_body(rendered.text), qp_body(rendered.html)
+    boundary = _boundary(text, html)
+    return b"".join((
+        _folded(policy, "From", env.sender), to,
+        _fold(policy, "Subject", one_line(rendered.subject, 250)),
+        _plain(policy, "Date", format_datetime(env.date)),
+        _plain(policy, "Message-ID", env.message_id),
+        _folded(policy, "List-Id", env.list_id),
+        _plain(policy, "List-Unsubscribe", ", ".join(f"<{t}>" for t in targets)),
+        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+        b"Auto-Submitted: auto-generated\r\nPrecedence: list\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/alternative; boundary="', boundary, b'"\r\n\r\n',
+        b"--", boundary, b"\r\n", _PART % b"plain", text,
+        b"\r\n--", boundary, b"\r\n", _PART % b"html", html,
+        b"\r\n--", boundary, b"--\r\n",
+    ))
 
 
 def unsubscribe_mailto(config: Config, sub: Subscriber) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -243,22 +243,60 @@ def interests_summary(interest: Interest) -> str:
     return cut(", ".join(items), 120)
 
 
+def trending_order(papers: dict[str, Paper]) -> list[Paper]:
+    """The window's upvoted Hugging Face papers, most upvoted first (ties by canonical id)."""
+    scored = [(int(p.signals["hf_upvotes"]), p) for p in papers.values()
+              if isinstance(p.signals.get("hf_upvotes"), int) and p.signals["hf_upvotes"] > 0]
+    scored.sort(key=lambda item: (-item[0], item[1].canonical_id))
+    return [p for _, p in scored]
+
+
+class PaperViews:
+    """Per-paper views of one window, computed once and shared by every digest made from it:
+    the TL;DR and LaTeX conversion of a paper are the same for every subscriber, and so is the
+    day's trending order. The views handed out are copies, so a template may not leak one
+    subscriber's why-line into another's digest."""
+
+    def __init__(self, papers: dict[str, Paper]) -> None:
+        self.papers = papers
+        self._views: dict[str, PaperView] = {}
+        self._trending: list[Paper] | None = None
+
+    def view(self, canonical_id: str, why: str = "") -> PaperView:
+        """The paper's view with this why-line."""
+        base = self._views.get(canonical_id)
+        if base is None:
+            base = self._views[canonical_id] = paper_view(self.papers[canonical_id])
+        return replace(base, why=why)
+
+    def trending(self, listed: set[str], count: int) -> list[PaperView]:
+        """The day's most upvoted Hugging Face papers not already in the digest."""
+        if self._trending is None:
+            self._trending = trending_order(self.papers)
+        out: list[PaperView] = []
+        for paper in self._trending:
+            if len(out) >= count:
+                break
+            if paper.canonical_id not in listed:
+                out.append(self.view(paper.canonical_id))
+        return out
+
+
 def trending_views(papers: dict[str, Paper], listed: set[str], count: int) -> list[PaperView]:
     """The day's most upvoted Hugging Face papers not already in the digest."""
-    scored = [(int(p.signals["hf_upvotes"]), p) for p in papers.values()
-              if isinstance(p.signals.get("hf_upvotes"), int) and p.canonical_id not in listed
-              and p.signals["hf_upvotes"] > 0]
-    scored.sort(key=lambda item: (-item[0], item[1].canonical_id))
-    return [paper_view(p) for _, p in scored[:count]]
+    return PaperViews(papers).trending(listed, count)
 
 
 def digest_view(config: Config, sub: Subscriber, day: date, picks: Sequence[Pick],
                 whys: Sequence[str], papers: dict[str, Paper], interest: Interest,
-                manage_token: str, unsubscribe_token: str) -> DigestView:
-    """Everything the digest templates need for one subscriber and date."""
+                manage_token: str, unsubscribe_token: str,
+                views: PaperViews | None = None) -> DigestView:
+    """Everything the digest templates need for one subscriber and date (`views`: the shared
+    per-paper views of `papers`, when many digests are made from the same window)."""
+    views = views if views is not None and views.papers is papers else PaperViews(papers)
     base = str(config.delivery.base_url).rstrip("/")
-    chosen = [paper_view(papers[p.id], why) for p, why in zip(picks, whys, strict=True)]
-    trending = trending_views(papers, {p.id for p in picks}, config.delivery.trending_count)
+    chosen = [views.view(p.id, why) for p, why in zip(picks, whys, strict=True)]
+    trending = views.trending({p.id for p in picks}, config.delivery.trending_count)
     return DigestView(day=day, recipient=sub.email, name=sub.name, papers=chosen,
                       trending=trending, manage_url=f"{base}/manage/{manage_token}",
                       unsubscribe_url=f"{base}/unsubscribe/{unsubscribe_token}",
