@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -39,6 +40,7 @@ from digest.storage.outbox import (
     last_digest_at,
     record_compose_failure,
     save_digest,
+    save_digests,
 )
 from digest.storage.subscribers import active_subscribers, find_subscriber, sync_subscribers
 from digest.text import one_line
@@ -49,6 +51,7 @@ log = logging.getLogger(__name__)
 # is retried; any other error is one subscriber's and fails alone.
 CONNECTION_ERRORS = (OperationalError, InterfaceError)
 COMPOSE_CHUNK = 1000  # subscribers ranked together; a stop request is honoured between chunks
+SAVE_BATCH = 100  # digests saved in one transaction (row by row when the batch is refused)
 
 
 class ComposeStatus(StrEnum):
@@ -59,6 +62,17 @@ class ComposeStatus(StrEnum):
     EMPTY = "empty"          # nothing relevant today (empty_digest: skip)
     EXISTS = "exists"        # that date's digest was composed already
     DRY_RUN = "dry-run"      # rendered, not recorded
+
+
+@dataclass
+class _Pending:
+    """A composed digest waiting to be saved with its batch."""
+
+    sub: Subscriber
+    day: date
+    row: Outbox
+    papers: list[dict[str, Any]]  # OutboxPaper columns but its outbox's
+    slot: int  # its place in the group's results
 
 
 @dataclass
@@ -132,20 +146,60 @@ def _compose_group(engine: Engine, config: Config, members: Sequence[tuple[Subsc
             return [_failed(engine, sub, day, now, dry_run, "choosing papers")]
         return [c for m in members
                 for c in _compose_group(engine, config, [m], since, sent, now, dry_run)]
-    _views = PaperViews(chosen.papers)
-    return [_compose_isolated(engine, config, sub, day, interest, chosen, now, dry_run, _views)
-            for (sub, day), interest in zip(members, chosen.interests, strict=True)]
+    views = PaperViews(chosen.papers)  # each paper's view made once for the whole group
+    results: list[Composed] = []
+    pending: list[_Pending] = []
+    for (sub, day), interest in zip(members, chosen.interests, strict=True):
+        out = _compose_isolated(engine, config, sub, day, interest, chosen, views, now, dry_run)
+        if isinstance(out, Composed):
+            results.append(out)
+            continue
+        out.slot = len(results)
+        results.append(Composed(sub.email, day, ComposeStatus.QUEUED))  # filled in when saved
+        pending.append(out)
+        if len(pending) >= SAVE_BATCH:
+            _save_batch(engine, pending, results, now)
+            pending = []
+    if pending:
+        _save_batch(engine, pending, results, now)
+    return results
 
 
 def _compose_isolated(engine: Engine, config: Config, sub: Subscriber, day: date,
-                      interest: Interest, selection: Selection, now: datetime,
-                      dry_run: bool, views: PaperViews) -> Composed:
+                      interest: Interest, selection: Selection, views: PaperViews,
+                      now: datetime, dry_run: bool) -> Composed | _Pending:
     try:
-        return _compose_one(engine, config, sub, day, interest, selection, now, dry_run, views)
+        return _compose_one(engine, config, sub, day, interest, selection, views, now, dry_run)
     except CONNECTION_ERRORS:
         raise
     except Exception:
         return _failed(engine, sub, day, now, dry_run, "composing the digest")
+
+
+def _save_batch(engine: Engine, batch: Sequence[_Pending], results: list[Composed],
+                now: datetime) -> None:
+    """Save a batch of digests in one transaction; when the database refuses any of it (one
+    already composed, data it will not store), save them one by one, so that only the bad
+    one is skipped or fails."""
+    if save_digests(engine, [(p.row, p.papers) for p in batch]) is not None:
+        for p in batch:
+            results[p.slot] = _saved(p, True)
+        return
+    for p in batch:
+        try:
+            placed = [OutboxPaper(outbox_id=0, subscriber_id=p.row.subscriber_id, **paper)
+                      for paper in p.papers]
+            results[p.slot] = _saved(p, save_digest(engine, p.row, placed))
+        except CONNECTION_ERRORS:
+            raise
+        except Exception:
+            results[p.slot] = _failed(engine, p.sub, p.day, now, False, "composing the digest")
+
+
+def _saved(p: _Pending, new: bool) -> Composed:
+    if not new:
+        return Composed(p.sub.email, p.day, ComposeStatus.EXISTS)
+    return Composed(p.sub.email, p.day, ComposeStatus.QUEUED, p.row.paper_count, p.row.subject)
 
 
 def _failed(engine: Engine, sub: Subscriber, day: date, now: datetime, dry_run: bool,
@@ -166,7 +220,8 @@ def _failed(engine: Engine, sub: Subscriber, day: date, now: datetime, dry_run: 
 
 
 def _compose_one(engine: Engine, config: Config, sub: Subscriber, day: date, interest: Interest,
-                 selection: Selection, now: datetime, dry_run: bool, views: PaperViews) -> Composed:
+                 selection: Selection, views: PaperViews, now: datetime,
+                 dry_run: bool) -> Composed | _Pending:
     chosen = selection.ranked.picks[sub.email]
     if not chosen and config.delivery.empty_digest == "skip":
         return Composed(sub.email, day, ComposeStatus.EMPTY)
@@ -184,19 +239,18 @@ def _compose_one(engine: Engine, config: Config, sub: Subscriber, day: date, int
                  message_id=envelope.message_id, recipient=envelope.recipient, subject=rendered.subject,
                  message=build_message(rendered, envelope), paper_count=len(chosen),
                  created_at=now)
-    placed = [OutboxPaper(outbox_id=0, subscriber_id=row.subscriber_id,
-                          paper_id=papers[pick.id].id or 0, position=position, score=pick.score,
-                          why=why, reasons=[r.as_json() for r in pick.reasons])
+    placed = [{"paper_id": papers[pick.id].id or 0, "position": position, "score": pick.score,
+               "why": why, "reasons": [r.as_json() for r in pick.reasons]}
               for position, (pick, why) in enumerate(zip(chosen, whys, strict=True))]
-    if not save_digest(engine, row, placed):
-        return Composed(sub.email, day, ComposeStatus.EXISTS)
-    return Composed(sub.email, day, ComposeStatus.QUEUED, len(chosen), row.subject)
+    return _Pending(sub, day, row, placed, 0)
 
 
 def render_digest(config: Config, sub: Subscriber, day: date, interest: Interest,
                   chosen: list[Pick], papers: dict[str, Paper], liked_titles: dict[str, str],
-                  key: str, views: PaperViews | None = None) -> tuple[DigestView, Rendered, list[str]]:
-    """The view, the rendered parts and the why-lines of one digest."""
+                  key: str, views: PaperViews | None = None,
+                  ) -> tuple[DigestView, Rendered, list[str]]:
+    """The view, the rendered parts and the why-lines of one digest (`views`: the group's
+    shared per-paper views)."""
     whys = [why_line(p, liked_titles) for p in chosen]
     view = digest_view(config, sub, day, chosen, whys, papers, interest,
                        make_token(key, "manage", sub), make_token(key, "unsubscribe", sub), views)

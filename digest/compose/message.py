@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import binascii
 import random
+import re
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,11 +91,11 @@ def build_message_email(rendered: Rendered, env: Envelope) -> bytes:
     return msg.as_bytes()
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=4096)
 def _folded(policy: Policy, name: str, value: str) -> bytes:
     """One header as the email package writes it (RFC 2047 encoded-words for non-ASCII under
-    the ASCII policy, raw UTF-8 under the SMTPUTF8 one); cached for the headers every digest
-    of a run shares."""
+    the ASCII policy, raw UTF-8 under the SMTPUTF8 one); cached for the headers many digests
+    of a run share (From, List-Id, and Subject: one per top paper and count)."""
     return _fold(policy, name, value)
 
 
@@ -102,6 +103,19 @@ def _fold(policy: Policy, name: str, value: str) -> bytes:
     header = policy.header_factory(name, value)  # type: ignore[attr-defined]
     return header.fold(policy=policy).replace("\n", "\r\n").replace("\r\r\n", "\r\n") \
         .encode("utf-8" if policy is UTF8_HEADERS else "ascii")
+
+
+_SIMPLE_NAME = re.compile(r"[A-Za-z0-9]+(?: [A-Za-z0-9]+)*")
+_SIMPLE_ADDRESS = re.compile(r"[A-Za-z0-9_+\-]+(?:\.[A-Za-z0-9_+\-]+)*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
+
+
+def _to(policy: Policy, name: str, local: str, domain: str) -> bytes:
+    """The To header: a plain ASCII name (letters, digits, single spaces) and address go out as
+    the email package would write them; anything else takes its parsing and folding."""
+    address = f"{local}@{domain}"
+    if (not name or _SIMPLE_NAME.fullmatch(name)) and _SIMPLE_ADDRESS.fullmatch(address):
+        return (f"To: {name} <{address}>\r\n" if name else f"To: {address}\r\n").encode("ascii")
+    return _fold(policy, "To", str(Address(name, local, domain)))
 
 
 def _plain(policy: Policy, name: str, value: str) -> bytes:
@@ -159,13 +173,13 @@ def build_message(rendered: Rendered, env: Envelope) -> bytes:
     `build_message_email`'s message."""
     policy = header_policy(env.recipient, parseaddr(env.sender)[1])
     local, _, domain = env.recipient.rpartition("@")
-    to = _fold(policy, "To", str(Address(one_line(env.recipient_name or "", 100), local, domain)))
+    to = _to(policy, one_line(env.recipient_name or "", 100), local, domain)
     targets = [env.unsubscribe_url] + ([env.unsubscribe_mailto] if env.unsubscribe_mailto else [])
     text, html = qp_body(rendered.text), qp_body(rendered.html)
     boundary = _boundary(text, html)
     return b"".join((
         _folded(policy, "From", env.sender), to,
-        _fold(policy, "Subject", one_line(rendered.subject, 250)),
+        _folded(policy, "Subject", one_line(rendered.subject, 250)),
         _plain(policy, "Date", format_datetime(env.date)),
         _plain(policy, "Message-ID", env.message_id),
         _folded(policy, "List-Id", env.list_id),

@@ -6,10 +6,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, case, or_, update
+from sqlalchemy import bindparam, case, insert, or_, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Session, col, func, select
 
 from digest.storage.db import rows_in, session_scope
@@ -58,6 +59,35 @@ def save_digest(engine: Engine, row: Outbox, papers: Sequence[OutboxPaper]) -> b
         log.info("digest for %s on %s already composed", row.recipient, row.digest_date)
         return False
     return True
+
+
+_OUTBOX_COLUMNS = [name for name in Outbox.model_fields if name != "id"]
+_INSERT_OUTBOX = insert(Outbox).returning(col(Outbox.id), sort_by_parameter_order=True)
+
+
+def save_digests(engine: Engine,
+                 digests: Sequence[tuple[Outbox, Sequence[dict[str, Any]]]]) -> list[int] | None:
+    """Many outbox rows and their papers (`paper_id`, `position`, `score`, `why`, `reasons`
+    each) in one transaction of two multi-row inserts, instead of one transaction per digest.
+    Returns the new rows' ids; None when any was refused (a digest or paper already composed,
+    data the database refuses): then nothing is written, and the caller saves them one by one
+    with `save_digest`, so that only the bad one fails. An unreachable database raises."""
+    try:
+        with session_scope(engine) as session:
+            ids = [int(i) for i in session.execute(
+                _INSERT_OUTBOX, [{c: getattr(row, c) for c in _OUTBOX_COLUMNS}
+                                 for row, _ in digests]).scalars()]
+            placed = [{**paper, "outbox_id": oid, "subscriber_id": row.subscriber_id}
+                      for oid, (row, papers) in zip(ids, digests, strict=True)
+                      for paper in papers]
+            if placed:
+                session.execute(insert(OutboxPaper), placed)
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception:  # any refusal: the caller retries row by row
+        log.info("a batch of %d digests was refused; saving them one by one", len(digests))
+        return None
+    return ids
 
 
 def record_compose_failure(engine: Engine, subscriber_id: int, recipient: str, day: date,
