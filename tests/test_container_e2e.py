@@ -290,7 +290,7 @@ def test_docker_run_without_config_fails_fast_and_with_the_readme_mount_goes_hea
         said = docker.logs(bare)
         assert "/config/docker.yaml: no such config file" in said and "-v ./config:/config" in said
     finally:
-        docker("rm", "-f", bare, check=False)
+        docker("rm", "-f", "-v", bare, check=False)
 
     started = time.monotonic()
     # The README's line, with the shipped config (real feeds: no network here, so they fail and wait).
@@ -305,7 +305,7 @@ def test_docker_run_without_config_fails_fast_and_with_the_readme_mount_goes_hea
         said = docker.logs(daemon)
         assert "/config/docker.yaml: OK" in said and "daemon stopped" in said
     finally:
-        docker("rm", "-f", daemon, check=False)
+        docker("rm", "-f", "-v", daemon, check=False)
 
 
 def test_compose_on_sqlite_delivers_answers_reloads_stops_and_restarts_without_resending(
