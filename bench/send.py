@@ -7,7 +7,10 @@ against that render floor, and the whole (compose + deliver) against the sum of 
 Compose and the render floor are also given in CPU seconds of this process, which a shared
 machine disturbs far less than wall time.
 
-    .venv/bin/python bench/send.py [--digests 10000]
+    .venv/bin/python bench/send.py [--digests 10000] [--db postgresql+psycopg://...]
+
+`--db` runs on that PostgreSQL database instead of a temporary SQLite file, and DROPS and
+recreates its `public` schema first: give it a scratch database only.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import aiosmtplib
 import yaml
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from digest.clock import utcnow
@@ -96,13 +100,13 @@ def render_floor(engine: Engine, count: int) -> float:
     return time.process_time() - start
 
 
-def write_config(tmp: Path, port: int, count: int) -> Path:
+def write_config(tmp: Path, port: int, count: int, db: str | None = None) -> Path:
     """N subscribers with real-looking interests, SMTP to the sink."""
     topics = ["large language models", "diffusion models for images", "reinforcement learning",
               "graph neural networks", "speech recognition", "robot manipulation"]
     subs = [{"email": f"reader{i}@bench.example", "topics": [topics[i % len(topics)]],
              "keywords": ["benchmark"], "max_papers": 10} for i in range(count)]
-    doc = {"database": f"sqlite:///{tmp}/send.db", "subscribers": subs,
+    doc = {"database": db or f"sqlite:///{tmp}/send.db", "subscribers": subs,
            "delivery": {"transport": "smtp", "from": "Paper Digest <digest@bench.example>",
                         "base_url": "https://digest.bench.example",
                         "smtp": {"host": "127.0.0.1", "port": port, "security": "none"}}}
@@ -115,12 +119,19 @@ def main() -> None:
     """Compose, then deliver and compare with the bare ceiling."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--digests", type=int, default=10_000)
+    ap.add_argument("--db", help="a scratch PostgreSQL URL (its public schema is dropped)")
     args = ap.parse_args()
+    if args.db:
+        reset = create_engine(args.db)
+        with reset.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        reset.dispose()
     port = free_port()
     sink = start_sink(port)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        config = load_config(write_config(tmp, port, args.digests))
+        config = load_config(write_config(tmp, port, args.digests, args.db))
         engine = open_database(config.database)
         papers = jsonl.parse((ROOT / "config/demo/2026-06-11.jsonl").read_bytes())
         papers += jsonl.parse((ROOT / "config/demo/2026-06-12.jsonl").read_bytes())
@@ -140,7 +151,8 @@ def main() -> None:
         render_s = render_floor(engine, args.digests)
     received = stop_sink(sink)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"digests": args.digests, "queued": queued, "delivered": report.sent,
+    print(json.dumps({"db": "postgresql" if args.db else "sqlite",
+                      "digests": args.digests, "queued": queued, "delivered": report.sent,
                       "sink_received": received, "message_bytes": len(message)}))
     print(f"compose (rank + render + queue): {compose_s:6.1f} s  {queued / compose_s:7.0f} digests/s"
           f"  (CPU {compose_cpu:.1f} s: {queued / compose_cpu:.0f} digests/CPU-s)")
