@@ -112,13 +112,14 @@ class Daemon:
         log.info("daemon started: %d source(s), delivery every %ss", len(self.config.sources),
                  self.config.daemon.delivery_every_seconds)
         await self.stop.wait()
-        self.scheduler.shutdown(wait=False)
-        try:  # let the job in flight finish its current message and commit
+        self.scheduler.pause()  # no new jobs; the one in flight is not cancelled
+        try:  # let it finish its current message, commit, and hand the rest of its claim back
             async with asyncio.timeout(self.config.daemon.shutdown_grace_seconds):
                 async with self._busy:
                     pass
         except TimeoutError:
             log.warning("shutdown grace period over; exiting with work in flight")
+        self.scheduler.shutdown(wait=False)
         if server is not None:
             server.should_exit = True
             if self._http_task is not None:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session
 
 from digest.clock import utcnow
@@ -48,7 +52,7 @@ async def deliver_queue(engine: Engine, config: Config, mailer: Mailer | None = 
     at most one outcome is ever uncommitted, so a crash can repeat at most two messages.
     """
     report = DeliveryReport()
-    writer = OutcomeWriter(engine, config, report)
+    writer = OutcomeWriter(engine, config, report, lambda: stop is not None and stop.is_set())
     pending: deque[asyncio.Future[None]] = deque()
     try:
         async with mailer or make_mailer(config) as active:
@@ -112,8 +116,10 @@ async def _send_one(config: Config, mailer: Mailer, row: Outbox) -> DeliveryErro
 class OutcomeWriter:
     """Commits delivery outcomes on its own thread; successes waiting together share a commit."""
 
-    def __init__(self, engine: Engine, config: Config, report: DeliveryReport) -> None:
+    def __init__(self, engine: Engine, config: Config, report: DeliveryReport,
+                 stopping: Callable[[], bool] = lambda: False) -> None:
         self.engine, self.config, self.report = engine, config, report
+        self.stopping = stopping
         self._queue: queue.SimpleQueue[tuple[Outbox, DeliveryError | None, Future[None]] | None] \
             = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="outbox-writer", daemon=True)
@@ -150,12 +156,34 @@ class OutcomeWriter:
     def _commit(self, batch: list[tuple[Outbox, DeliveryError | None, Future[None]]]) -> None:
         sent = [row for row, error, _ in batch if error is None]
         if sent:
-            mark_sent(self.engine, sent, utcnow())
+            now = utcnow()
+            until_reachable(lambda: mark_sent(self.engine, sent, now), self.stopping)
             self.report.sent += len(sent)
         for row, error, _ in batch:
             if error is not None:
-                with session_scope(self.engine) as session:
-                    _record(session, self.config, row, error, self.report)
+                until_reachable(functools.partial(self._record_one, row, error), self.stopping)
+
+    def _record_one(self, row: Outbox, error: DeliveryError) -> None:
+        with session_scope(self.engine) as session:
+            _record(session, self.config, row, error, self.report)
+
+
+def until_reachable(step: Callable[[], None], stopping: Callable[[], bool]) -> None:
+    """Run one database step, retrying through connection failures with backoff: a database
+    blip must not lose the record of a message the server accepted (it would go out again).
+    Gives up only when the process is stopping."""
+    wait = 0.5
+    while True:
+        try:
+            step()
+            return
+        except (OperationalError, InterfaceError) as exc:
+            if stopping():
+                raise
+            log.warning("database unreachable (%s); recording the outcome again in %.1f s",
+                        str(exc).strip().splitlines()[0][:200], wait)
+            time.sleep(wait)
+            wait = min(wait * 2, 5.0)
 
 
 def _record(session: Session, config: Config, row: Outbox, error: DeliveryError,
