@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -45,3 +47,15 @@ def test_any_versioned_new_id_round_trips(base: str, version: int) -> None:
 @given(st.text(max_size=200))
 def test_content_hash_ignores_case_and_punctuation(title: str) -> None:
     assert content_hash(title) == content_hash(title.upper() + " !")
+
+
+def test_one_record_that_raises_is_skipped_alone(caplog: pytest.LogCaptureFixture) -> None:
+    from digest.sources.base import each_record
+
+    def convert(item: int) -> Any:
+        if item == 2:
+            raise ValueError("bad item")
+        return item
+
+    assert each_record(convert, [1, 2, 3]) == [1, 3]
+    assert "skipped an item" in caplog.text

@@ -105,7 +105,7 @@ def as_int(value: Any) -> int | None:
     """An integer from a number or numeric string, else None."""
     try:
         return int(value) if value is not None and not isinstance(value, bool) else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from digest.errors import ParseError
 from digest.sources._xml import NS, parse_date, parse_xml, text_of
-from digest.sources.base import ARXIV_ANNOUNCE_CRON, SourceBase, SourceType
+from digest.sources.base import ARXIV_ANNOUNCE_CRON, SourceBase, SourceType, each_record
 from digest.sources.ids import normalize_doi, split_arxiv_id
 from digest.sources.records import PaperRecord
 from digest.text import author_name, one_line, paragraph
@@ -80,7 +80,7 @@ def parse(data: bytes) -> list[PaperRecord]:
     root = parse_xml(data, "arXiv API")
     entries = root.findall("atom:entry", NS)
     _raise_api_error(entries)
-    return [r for r in (_from_entry(e) for e in entries) if r is not None]
+    return each_record(_from_entry, entries)
 
 
 def page_info(data: bytes) -> Page:

@@ -9,7 +9,7 @@ from xml.etree.ElementTree import Element
 
 from digest.errors import ParseError
 from digest.sources._xml import NS, parse_date, parse_xml, text_of
-from digest.sources.base import ARXIV_ANNOUNCE_CRON, SourceBase, SourceType
+from digest.sources.base import ARXIV_ANNOUNCE_CRON, SourceBase, SourceType, each_record
 from digest.sources.ids import arxiv_id_in_url, normalize_doi, split_arxiv_id
 from digest.sources.records import PaperRecord
 from digest.text import one_line, paragraph, split_authors
@@ -45,10 +45,10 @@ def parse(data: bytes) -> list[PaperRecord]:
     root = parse_xml(data, "arXiv RSS")
     if root.tag == "rss":
         items = root.findall("./channel/item")
-        return [r for r in (_from_rss_item(i) for i in items) if r is not None]
+        return each_record(_from_rss_item, items)
     if root.tag == f"{{{NS['atom']}}}feed":
         entries = root.findall("atom:entry", NS)
-        return [r for r in (_from_atom_entry(e) for e in entries) if r is not None]
+        return each_record(_from_atom_entry, entries)
     raise ParseError(f"arXiv RSS: unexpected root element <{root.tag}>",
                      "use an https://rss.arxiv.org/rss/<categories> URL")
 

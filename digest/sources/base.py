@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, mod
 
 from digest.sources.records import PaperRecord
 
+log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 ARXIV_ANNOUNCE_CRON = ("5,35 20-23 * * sun,mon,tue,wed,thu", "America/New_York")  # after 20:00 ET
 
@@ -90,6 +92,22 @@ class SourceBase(StrictModel):
         if not _NAME.match(value):
             raise ValueError("use lower-case letters, digits, '-', '_' or '.', at most 64")
         return value
+
+
+def each_record(convert: Callable[[Any], PaperRecord | None],
+                items: Iterable[Any]) -> list[PaperRecord]:
+    """Each item of a feed as a record; an item that cannot be read is logged and skipped, so
+    one bad item never costs the page (and the source) its other papers."""
+    records = []
+    for item in items:
+        try:
+            record = convert(item)
+        except Exception:
+            log.warning("skipped an item %s could not read", convert.__module__, exc_info=True)
+            continue
+        if record is not None:
+            records.append(record)
+    return records
 
 
 def given_url(src: SourceBase, today: datetime, since: datetime | None = None) -> list[str]:

@@ -29,7 +29,7 @@ from digest.sources._scholarly import (
     window_start,
     with_params,
 )
-from digest.sources.base import SourceType
+from digest.sources.base import SourceType, each_record
 from digest.sources.ids import canonical_id, normalize_doi
 from digest.sources.records import PaperRecord
 from digest.text import paragraph
@@ -109,7 +109,7 @@ def parse(data: bytes) -> list[PaperRecord]:
     doc = load_json(data, "bioRxiv API", HINT)
     if not isinstance(doc, dict) or not isinstance(doc.get("collection", []), list):
         raise ParseError("bioRxiv API: expected an object with a `collection` list", HINT)
-    return [r for r in (_from_item(i) for i in doc.get("collection", [])) if r is not None]
+    return each_record(_from_item, doc.get("collection", []))
 
 
 def _from_item(item: Any) -> PaperRecord | None:
@@ -120,7 +120,8 @@ def _from_item(item: Any) -> PaperRecord | None:
     version = as_int(item.get("version")) or 1
     posted = day(item.get("date"))
     server = str(item.get("server") or "bioRxiv")
-    url = f"https://www.{server.lower()}.org/content/{doi}v{version}"
+    host = server.lower() if server.lower() in ("biorxiv", "medrxiv") else "biorxiv"
+    url = f"https://www.{host}.org/content/{doi}v{version}"
     category = title_text(item.get("category"))
     return PaperRecord(
         canonical_id=canonical_id(None, doi, title, url), doi=doi, version=version,
@@ -150,7 +151,11 @@ def clean_abstract(text: str) -> str:
 
 def _greek(name: str) -> str:
     case = "CAPITAL" if name[0].isupper() else "SMALL"
-    return unicodedata.lookup(f"GREEK {case} LETTER {name.upper()}")
+    letter = {"LAMBDA": "LAMDA"}.get(name.upper(), name.upper())  # Unicode spells it LAMDA
+    try:
+        return unicodedata.lookup(f"GREEK {case} LETTER {letter}")
+    except KeyError:
+        return "{" + name + "}"
 
 
 TYPE = SourceType("biorxiv", parse, first_urls, next_page, interval_minutes=1440)

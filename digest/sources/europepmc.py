@@ -27,7 +27,7 @@ from digest.sources._scholarly import (
     window_start,
     with_params,
 )
-from digest.sources.base import SourceType
+from digest.sources.base import SourceType, each_record
 from digest.sources.ids import canonical_id
 from digest.sources.records import PaperRecord
 from digest.text import http_url, one_line
@@ -84,7 +84,7 @@ def parse(data: bytes) -> list[PaperRecord]:
     if not isinstance(doc, dict) or "resultList" not in doc:
         message = one_error(doc)
         raise ParseError(f"Europe PMC: {message or 'no resultList in the response'}", HINT)
-    return [r for r in (_from_result(x) for x in _results(doc)) if r is not None]
+    return each_record(_from_result, _results(doc))
 
 
 def one_error(doc: Any) -> str:

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from digest.errors import ParseError
 from digest.sources._xml import parse_date
-from digest.sources.base import SourceBase, SourceType
+from digest.sources.base import SourceBase, SourceType, each_record
 from digest.sources.ids import normalize_arxiv_id, split_arxiv_id
 from digest.sources.records import PaperRecord
 from digest.text import MAX_AUTHORS, author_name, http_url, one_line, paragraph
@@ -57,7 +57,7 @@ def parse(data: bytes) -> list[PaperRecord]:
     if not isinstance(items, list):
         raise ParseError("Hugging Face papers: expected a JSON list of papers",
                          "check the source URL points at /api/daily_papers")
-    return [r for r in (_from_item(i) for i in items) if r is not None]
+    return each_record(_from_item, items)
 
 
 def _from_item(item: Any) -> PaperRecord | None:

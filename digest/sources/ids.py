@@ -12,6 +12,7 @@ ARXIV_ID_RE = re.compile(rf"(?<![\w.])(?P<id>{_NEW_ID}|{_OLD_ID})(?:v(?P<v>\d+))
 _URL_ID_RE = re.compile(
     rf"arxiv\.org/(?:abs|pdf|html)/(?P<id>{_NEW_ID}|{_OLD_ID})(?:v(?P<v>\d+))?", re.I
 )
+MAX_DOI_KEY = 116  # "doi:" + this fits papers.canonical_id (120)
 _DOI_RE = re.compile(r"10\.\d{4,9}/[^\s\"<>]+")
 
 
@@ -62,6 +63,6 @@ def canonical_id(arxiv_id: str | None, doi: str | None, title: str, url: str | N
     """The one key a paper is stored under, whatever source reported it."""
     if arxiv_id:
         return arxiv_id
-    if doi:
+    if doi and len(doi) <= MAX_DOI_KEY:
         return "doi:" + doi
-    return content_hash(title, url)
+    return content_hash(title, url)  # also for DOIs too long for the key column

@@ -30,7 +30,7 @@ from digest.sources._scholarly import (
     window_start,
     with_params,
 )
-from digest.sources.base import SourceType
+from digest.sources.base import SourceType, each_record
 from digest.sources.ids import arxiv_id_in_url, canonical_id, normalize_doi, split_arxiv_id
 from digest.sources.records import PaperRecord
 from digest.text import http_url, one_line, paragraph
@@ -94,7 +94,7 @@ def parse(data: bytes) -> list[PaperRecord]:
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
         message = as_dict(doc).get("message") or as_dict(doc).get("error")
         raise ParseError(f"OpenAlex: {message or 'no results list in the response'}", HINT)
-    return [r for r in (_from_work(w) for w in doc["results"]) if r is not None]
+    return each_record(_from_work, doc["results"])
 
 
 def abstract_of(index: Any) -> str:

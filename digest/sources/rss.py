@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal
 import feedparser
 
 from digest.errors import ParseError
-from digest.sources.base import SourceBase, SourceType
+from digest.sources.base import SourceBase, SourceType, each_record
 from digest.sources.ids import arxiv_id_in_url, canonical_id, normalize_doi, split_arxiv_id
 from digest.sources.records import PaperRecord
 from digest.text import MAX_AUTHORS, author_name, html_to_text, http_url, one_line, paragraph
@@ -35,7 +35,7 @@ def parse(data: bytes) -> list[PaperRecord]:
     if not feed.entries and not feed.get("feed"):
         raise ParseError("RSS: no feed found in the response",
                          "check that the URL points at an RSS or Atom feed")
-    return [r for r in (_from_entry(e) for e in feed.entries) if r is not None]
+    return each_record(_from_entry, feed.entries)
 
 
 def _from_entry(entry: Any) -> PaperRecord | None:

@@ -28,7 +28,7 @@ from digest.sources._scholarly import (
     window_start,
     with_params,
 )
-from digest.sources.base import SourceType
+from digest.sources.base import SourceType, each_record
 from digest.sources.ids import canonical_id, split_arxiv_id
 from digest.sources.records import PaperRecord
 from digest.text import http_url, paragraph
@@ -87,7 +87,7 @@ def parse(data: bytes) -> list[PaperRecord]:
     if not isinstance(doc, dict) or ("data" not in doc and "total" not in doc):
         message = as_dict(doc).get("message") or as_dict(doc).get("error")
         raise ParseError(f"Semantic Scholar: {message or 'not a search response'}", HINT)
-    return [r for r in (_from_paper(p) for p in as_list(doc.get("data"))) if r is not None]
+    return each_record(_from_paper, as_list(doc.get("data")))
 
 
 def _from_paper(paper: Any) -> PaperRecord | None:

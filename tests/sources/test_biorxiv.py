@@ -98,3 +98,23 @@ def test_pages_by_cursor_until_total_or_max_results() -> None:
     last = json.loads(body)
     last["messages"][0].update(cursor=870, count=3)
     assert biorxiv.next_page(source(), [body, json.dumps(last).encode()]) is None
+
+
+def test_one_unreadable_posting_is_skipped_and_the_page_kept() -> None:
+    doc = json.loads(read_data(BIORXIV))
+    good = len(biorxiv.parse(read_data(BIORXIV)))
+    doc["collection"][0]["abstract"] = "a {lambda} and an {unknownletter} abstract"
+    doc["collection"][1]["server"] = "evil.example/x#"
+    doc["collection"].insert(2, ["not", "a", "posting"])
+    papers = biorxiv.parse(json.dumps(doc).encode())
+    assert len(papers) == good  # the list-shaped item is skipped alone
+    assert "a λ and an {unknownletter} abstract" in papers[0].abstract
+    assert papers[1].url and papers[1].url.startswith("https://www.biorxiv.org/")
+
+
+def test_an_overlong_doi_keys_by_content_hash() -> None:
+    from digest.sources.ids import canonical_id
+
+    long_doi = "10.1234/" + "x" * 130
+    assert canonical_id(None, long_doi, "A title", None).startswith("sha1:")
+    assert canonical_id(None, "10.1234/ok", "A title", None) == "doi:10.1234/ok"
