@@ -493,3 +493,26 @@ def test_missing_password_variable_is_named(tmp_path: Path, capsys: pytest.Captu
     assert send(config) == 1  # stays queued, and says why
     assert "NO_SUCH_SMTP_PASSWORD" in capsys.readouterr().err
     assert {r.status for r in outbox(f"sqlite:///{tmp_path}/d.db")} == {"queued"}
+
+
+async def test_a_message_that_always_breaks_the_connection_does_not_block_the_queue(
+        tmp_path: Path) -> None:
+    from digest.deliver.memory import MemoryMailer
+    from digest.deliver.outbox import deliver_queue
+    from digest.errors import DeliveryError
+
+    db = f"sqlite:///{tmp_path}/d.db"
+    store_fresh_papers(db)
+    config = load_config(make_config(tmp_path, db, SUBS))
+    engine = open_database(config.database)
+    compose_due(engine, config, force=True)
+    breaks = DeliveryError("server dropped the connection", temporary=True, down=True,
+                           on_wire=True)
+    mailer = MemoryMailer(refuse=lambda to: breaks if to == "bob@example.org" else None)
+    first = await deliver_queue(engine, config, mailer)
+    second = await deliver_queue(engine, config, mailer)
+    assert first.server_down and [m.recipient for m in mailer.sent] == \
+        ["ada@example.org", "eve@example.org"]  # eve goes out on the next run, past bob
+    assert not second.server_down
+    bob = next(r for r in outbox(db) if r.recipient == "bob@example.org")
+    assert bob.status == "queued" and bob.attempts == 1 and bob.next_attempt_at is not None

@@ -56,7 +56,8 @@ class Daemon:
         self.lock = lock = DaemonLock(self.engine)
         if self.once or not self.replicated:
             lock.acquire()  # SQLite: a second daemon refuses to start
-            requeued = requeue_in_flight(self.engine)  # we hold the lock: these died with us
+            # SQLite: we hold the only lock, so rows left sending died with a previous run
+            requeued = 0 if self.replicated else requeue_in_flight(self.engine)
             if requeued:
                 log.warning("requeued %d digest(s) left in flight by a previous run", requeued)
         # PostgreSQL replicas all serve, compose and deliver (claims keep them apart; a dead

@@ -192,9 +192,9 @@ def _record(session: Session, config: Config, row: Outbox, error: DeliveryError,
     now = utcnow()
     stored = session.get(Outbox, row.id)
     subscriber = session.get(Subscriber, row.subscriber_id)
-    if stored is None or subscriber is None:
-        return
-    if error.down:  # not this message's fault: retry on the next run, attempts not counted
+    if stored is None or subscriber is None or stored.status != OutboxStatus.SENDING:
+        return  # cancelled (unsubscribed) or taken over meanwhile: leave it as it is now
+    if error.down and not error.on_wire:  # not this message's fault: next run, not counted
         stored.status, stored.claimed_at = OutboxStatus.QUEUED, None
         stored.last_error = one_line(str(error), 500)
         report.retry += 1
@@ -229,7 +229,11 @@ def requeue_in_flight(engine: Engine) -> int:
 
 def requeue_if_unowned(engine: Engine) -> int:
     """Requeue what a dead daemon left in flight, when no live daemon holds the lock (a
-    command run after a crash); rows a running daemon is sending are left alone."""
+    command run after a crash); rows a running daemon is sending are left alone. SQLite only:
+    on PostgreSQL replicas without the lease deliver too, and stale claims are taken over
+    after claim_timeout_seconds instead."""
+    if engine.dialect.name != "sqlite":
+        return 0
     lock = DaemonLock(engine)
     if not lock.try_acquire():
         return 0

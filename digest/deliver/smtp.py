@@ -93,7 +93,11 @@ class SmtpMailer:
                 self._client = None
                 if attempt == 2:
                     raise DeliveryError(f"SMTP server disconnected: {exc}", "retried later",
-                                        temporary=True, down=True) from exc
+                                        temporary=True, down=True, on_wire=True) from exc
+            except errors.SMTPSenderRefused as exc:  # the same sender for every message
+                raise DeliveryError(f"SMTP {exc.code} for the sender {sender}: {exc.message}",
+                                    "check delivery.from and the server's sender rules; "
+                                    "digests stay queued", temporary=True, down=True) from exc
             except errors.SMTPRecipientsRefused as exc:
                 refused = exc.recipients[0]
                 raise _by_code(refused.code, refused.message) from exc
@@ -102,7 +106,7 @@ class SmtpMailer:
             except (errors.SMTPTimeoutError, OSError) as exc:
                 self._client = None
                 raise DeliveryError(f"SMTP connection failed: {exc}", "retried later",
-                                    temporary=True, down=True) from exc
+                                    temporary=True, down=True, on_wire=True) from exc
 
 
 def _by_code(code: int, text: str) -> DeliveryError:
