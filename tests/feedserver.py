@@ -79,10 +79,6 @@ class FeedServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def _next_reply_peek(self, path: str) -> Reply | None:
-        route = self.routes.get(path)
-        return route[0] if isinstance(route, deque) else route
-
     def _next_reply(self, path: str) -> Reply | None:
         with self._lock:
             route = self.routes.get(path)
@@ -118,9 +114,10 @@ class FeedServer:
                     headers["ETag"] = tag
                     if self.headers.get("If-None-Match") == tag:
                         return self._send(304, b"", headers)
-                self._send(reply.status, reply.body, headers)
+                self._send(reply.status, reply.body, headers, reply.trickle)
 
-            def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            def _send(self, status: int, body: bytes, headers: dict[str, str],
+                      trickle: float = 0.0) -> None:
                 self.send_response(status)
                 for key, value in headers.items():
                     self.send_header(key, value)
@@ -129,16 +126,15 @@ class FeedServer:
                 self.end_headers()
                 if status != 304:
                     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                        self._write(body)  # the client may have gone (timeout tests)
+                        self._write(body, trickle)  # the client may have gone (timeouts)
 
-            def _write(self, body: bytes) -> None:
-                reply = server._next_reply_peek(urlsplit(self.path).path)
-                if not reply or not reply.trickle:
+            def _write(self, body: bytes, trickle: float) -> None:
+                if not trickle:
                     self.wfile.write(body)
                     return
                 for byte in body:
                     self.wfile.write(bytes([byte]))
                     self.wfile.flush()
-                    time.sleep(reply.trickle)
+                    time.sleep(trickle)
 
         return Handler

@@ -516,3 +516,16 @@ async def test_a_message_that_always_breaks_the_connection_does_not_block_the_qu
     assert not second.server_down
     bob = next(r for r in outbox(db) if r.recipient == "bob@example.org")
     assert bob.status == "queued" and bob.attempts == 1 and bob.next_attempt_at is not None
+
+
+def test_a_stored_subscriber_with_an_unknown_time_zone_does_not_stop_the_others(
+        tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/d.db"
+    store_fresh_papers(db)
+    config = load_config(make_config(tmp_path, db, SUBS))
+    engine = open_database(config.database)
+    with session_scope(engine) as s:  # a zone tzdata no longer knows, a send time mangled
+        s.add(Subscriber(email="mars@example.org", timezone="Mars/Olympus_Mons", send_at="7h",
+                         token_nonce="n", interests={"topics": ["language models"]}))
+    composed = compose_due(engine, config, force=False, now=utcnow() + timedelta(days=1))
+    assert {c.email for c in composed} == {s["email"] for s in SUBS}

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -92,7 +92,11 @@ def due_subscribers(session: Session, now: datetime, force: bool,
     """Active subscribers whose digest for their local date is due and not yet composed."""
     out = []
     for sub in active_subscribers(session, only):
-        day = now.astimezone(ZoneInfo(sub.timezone)).date() if force else due_date(sub, now)
+        try:
+            day = now.astimezone(ZoneInfo(sub.timezone)).date() if force else due_date(sub, now)
+        except (ValueError, KeyError, ZoneInfoNotFoundError):  # a row's zone or send time
+            log.exception("cannot tell when %s is due; the others go on", sub.email)
+            continue
         if day is not None:
             out.append((sub, day))
     composed = composed_pairs(session, [s.id for s, _ in out if s.id is not None])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from digest.config import Config
     from digest.daemon.run import Daemon
 
+log = logging.getLogger(__name__)
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -45,10 +48,12 @@ def health_endpoint(engine: Engine, scheduler_running: Callable[[], bool] | None
     """
 
     async def healthz(request: Request) -> Response:
-        try:
-            queue, failing = _counts(engine)
+        try:  # off the event loop: the scheduler and the web pages share it
+            queue, failing = await asyncio.to_thread(_counts, engine)
         except Exception as exc:  # any database failure makes the container unhealthy
-            return JSONResponse({"status": "error", "error": str(exc)[:200]}, status_code=503)
+            log.warning("health check: the database does not answer: %s", exc)
+            return JSONResponse({"status": "error", "error": exc.__class__.__name__},
+                                status_code=503)  # no hosts, users or SQL on a public page
         scheduler = _scheduler_state(scheduler_running)
         ok = scheduler != "stopped"
         return JSONResponse({"status": "ok" if ok else "starting", "scheduler": scheduler,

@@ -3,6 +3,7 @@ page, plus an index page linking the pages, newest first."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,16 +41,19 @@ class FileMailer:
 
     def __init__(self, outbox_dir: Path) -> None:
         self.dir = outbox_dir
+        self.written = False
 
     async def __aenter__(self) -> FileMailer:
         self.dir.mkdir(parents=True, exist_ok=True)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        write_index(self.dir)
+        if self.written:  # the index reads every file: only when this run added one
+            await asyncio.to_thread(write_index, self.dir)
 
     async def send(self, sender: str, recipient: str, message: bytes) -> None:
         """Write `<time>-<recipient>.eml`, and `.html` when the message has an HTML part."""
+        self.written = True
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         stem = f"{stamp}-{re.sub(r'[^A-Za-z0-9@._-]', '_', recipient)[:80]}"
         page = html_part(message)

@@ -104,10 +104,25 @@ async def poll_sources(config: Config, engine: Engine, *, force: bool = False,
     async with contextlib.AsyncExitStack() as stack:
         if fetcher is None:  # one shared client for this poll unless the caller brings one
             fetcher = await stack.enter_async_context(Fetcher(config.fetch))
-        reports = list(await asyncio.gather(*(poll_source(s, engine, fetcher, config.fetch, now)
-                                              for s in chosen)))
-        await store_missing_liked(config, engine, fetcher)
-        return reports
+        outcomes = await asyncio.gather(*(poll_source(s, engine, fetcher, config.fetch, now)
+                                          for s in chosen), return_exceptions=True)
+        try:
+            await store_missing_liked(config, engine, fetcher)
+        except Exception:  # liked papers never cost the feeds' reports
+            log.exception("could not look up liked papers")
+        return [_report_of(src, out) for src, out in zip(chosen, outcomes, strict=True)]
+
+
+def _report_of(src: SourceConfig, outcome: PollReport | BaseException) -> PollReport:
+    """A source's report; one whose own bookkeeping failed (its feed row could not be read or
+    saved) fails alone, with the reason."""
+    if isinstance(outcome, PollReport):
+        return outcome
+    if not isinstance(outcome, Exception):
+        raise outcome  # cancellation and the like stop the poll
+    log.error("source %s: %r", src.name, outcome, exc_info=outcome)
+    return PollReport(src.name, src.type, status="error",
+                      error=one_line(f"internal error: {outcome!r}", 500))
 
 
 async def store_missing_liked(config: Config, engine: Engine, fetcher: Fetcher | None = None,

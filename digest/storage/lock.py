@@ -66,7 +66,7 @@ class DaemonLock:
         """PostgreSQL: take the session-level advisory lock if free (False, not an error, when
         the database cannot be reached)."""
         try:
-            conn = self.engine.connect()
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         except DBAPIError as exc:
             log.warning("cannot reach the database to take the lease: %s", _first_line(exc))
             return False
@@ -132,12 +132,13 @@ def work_claim(engine: Engine, kind: str, ids: Sequence[int]) -> Iterator[bool]:
         yield True
         return
     key = zlib.crc32(f"{kind}:{','.join(map(str, ids))}".encode()) - 2**31  # a signed int4
-    with engine.connect() as conn:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         ours = bool(conn.execute(text("SELECT pg_try_advisory_lock(:c, :k)"),
                                  {"c": WORK_CLASS, "k": key}).scalar())
         try:
             yield ours
         finally:
-            if ours:
-                conn.execute(text("SELECT pg_advisory_unlock(:c, :k)"), {"c": WORK_CLASS, "k": key})
-                conn.commit()
+            if ours:  # a dead connection has released it already
+                with contextlib.suppress(DBAPIError):
+                    conn.execute(text("SELECT pg_advisory_unlock(:c, :k)"),
+                                 {"c": WORK_CLASS, "k": key})
