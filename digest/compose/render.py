@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -13,6 +12,7 @@ from markupsafe import Markup
 
 import digest
 from digest.compose.views import DigestView
+from digest.text import http_url
 
 
 def packaged_templates() -> Path:
@@ -23,8 +23,7 @@ def packaged_templates() -> Path:
 
 def safe_url(value: Any) -> str:
     """Only http(s) URLs may become links; anything else renders as no link."""
-    text = str(value or "")
-    return text if urlsplit(text).scheme in ("http", "https") and "\n" not in text else ""
+    return http_url(value) or ""
 
 
 @dataclass(frozen=True)

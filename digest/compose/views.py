@@ -282,11 +282,6 @@ class PaperViews:
         return out
 
 
-def trending_views(papers: dict[str, Paper], listed: set[str], count: int) -> list[PaperView]:
-    """The day's most upvoted Hugging Face papers not already in the digest."""
-    return PaperViews(papers).trending(listed, count)
-
-
 def digest_view(config: Config, sub: Subscriber, day: date, picks: Sequence[Pick],
                 whys: Sequence[str], papers: dict[str, Paper], interest: Interest,
                 manage_token: str, unsubscribe_token: str,

@@ -91,5 +91,5 @@ class _DaemonServer(uvicorn.Server):
 
 def quiet_server(app: Starlette, host: str, port: int) -> uvicorn.Server:
     """A uvicorn server for `app` that leaves signals to the daemon."""
-    return _DaemonServer(uvicorn.Config(app, host=host, port=port, log_level="warning",
+    return _DaemonServer(uvicorn.Config(app, host=host, port=port, log_level="warning", proxy_headers=False,
                                         lifespan="off"))

@@ -159,7 +159,8 @@ class Fetcher:
                                        "check the URL and that the server is up") from exc
             except httpx.TransportError as exc:
                 raise TransientFetchError(f"the answer from {shown(url)} broke off: {_reason(exc)}",
-                                          "retried once at once; then the feed backs off") from exc
+                                          "retried within the poll (fetch.retries), then the feed "
+                                          "backs off") from exc
 
     async def _read(self, url: str, resp: httpx.Response) -> FetchResult:
         status = resp.status_code

@@ -1,4 +1,4 @@
-"""Poll sources: fetch -> parse -> store, each feed failing alone, state saved in `finally`."""
+"""Poll sources: fetch -> parse -> store, each feed failing alone with its state saved."""
 
 from __future__ import annotations
 

@@ -69,9 +69,11 @@ def corpus_stats(session: Session, sample: int = CORPUS_SAMPLE) -> CorpusStats:
     key = (str(session.get_bind().engine.url), *corpus_version(session))
     if key not in _STATS:
         rows = corpus_sample(session, sample)
-        _STATS.clear()
-        _STATS[key] = CorpusStats.fit(doc_terms(t, a, frozenset()) for t, a in rows)
-    return _STATS[key]
+        stats = CorpusStats.fit(doc_terms(t, a, frozenset()) for t, a in rows)
+        _STATS.clear()  # another thread may clear it too: return our own value
+        _STATS[key] = stats
+        return stats
+    return _STATS.get(key) or corpus_stats(session, sample)
 
 
 def liked_texts(session: Session, interests: Sequence[Interest]) -> dict[str, tuple[str, str]]:

@@ -312,8 +312,9 @@ def texts_of(session: Session, canonical_ids: Sequence[str]) -> dict[str, tuple[
 
 def not_stored(session: Session, canonical_ids: Sequence[str]) -> list[str]:
     """Which of these canonical ids no stored paper has, sorted."""
-    have = set(texts_of(session, canonical_ids))
-    return sorted(set(canonical_ids) - have)
+    wanted = sorted(set(canonical_ids))
+    have = set(rows_in(session, select(Paper.canonical_id), col(Paper.canonical_id), wanted))
+    return sorted(set(wanted) - have)
 
 
 def papers_by_canonical_id(session: Session, canonical_ids: Sequence[str]) -> list[Paper]:

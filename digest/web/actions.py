@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -71,7 +72,8 @@ async def subscribe_post(web: Web, request: Request) -> Response:
     assert result.subscriber is not None
     if preview:
         return web.page(request, "subscribe", values=result.values, errors={},
-                        preview=preview_papers(web, result.subscriber))
+                        preview=await asyncio.to_thread(preview_papers, web,
+                                                         result.subscriber))
     email = str(result.subscriber.email).lower()
     if web.limiter.allow("address", email, web.config.web.rate_limit_per_address, 86400):
         await register(web, result.subscriber)

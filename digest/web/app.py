@@ -47,7 +47,8 @@ def build_web_app(config: Config, engine: Engine,
 
 async def server_error(request: Request, exc: Exception) -> Response:
     """A plain 500 page that keeps every security header (the middleware never sees it)."""
-    log.exception("error serving %s %s", request.method, request.url.path, exc_info=exc)
+    route = "/" + request.url.path.strip("/").split("/")[0]  # never the token that follows
+    log.error("error serving %s %s", request.method, route, exc_info=exc)
     page = ("<!DOCTYPE html><meta charset=utf-8><title>Something went wrong</title>"
             "<h1>Something went wrong</h1><p>Please try again later.</p>")
     return HTMLResponse(page, status_code=500, headers={**HEADERS, "Cache-Control": "no-store"})
