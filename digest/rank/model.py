@@ -9,6 +9,15 @@ MAX_PAPERS = 100  # most papers one digest holds: the config's limit and the ran
 
 
 @dataclass(frozen=True)
+class Vote:
+    """One "more like this" (+1) or "less like this" (-1) vote on a paper, `age_days` old."""
+
+    paper_id: str
+    value: int
+    age_days: float = 0.0
+
+
+@dataclass(frozen=True)
 class Interest:
     """One subscriber's interests, as the ranker sees them."""
 
@@ -23,6 +32,7 @@ class Interest:
     min_score: float = 0.0
     max_papers: int = 10             # a digest holds this many, or every followed-author paper
     trending_weight: float = 0.1
+    votes: tuple[Vote, ...] = ()     # the reader's feedback from digests (newest votes count most)
 
     @property
     def is_empty(self) -> bool:
