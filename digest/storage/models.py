@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     LargeBinary,
+    SmallInteger,
     Text,
     UniqueConstraint,
 )
@@ -230,3 +231,19 @@ class PaperEmbedding(SQLModel, table=True):
     model: str = Field(max_length=200)
     version: int = 1
     vector: bytes = Field(sa_type=LargeBinary)
+
+
+class PaperVote(SQLModel, table=True):
+    """A subscriber's vote on a paper: +1 "more like this", -1 "less like this"; one per pair."""
+
+    __tablename__ = "votes"
+    __table_args__ = (UniqueConstraint("subscriber_id", "paper_id", name="uq_votes_subscriber_paper"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(sa_column=Column(Integer, ForeignKey("subscribers.id",
+                                                                    ondelete="CASCADE"),
+                                                nullable=False, index=True))
+    paper_id: str = Field(max_length=120)   # the paper's canonical id (it may not be stored yet)
+    value: int = Field(sa_type=SmallInteger)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
