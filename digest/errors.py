@@ -11,6 +11,7 @@
     │   │   └── UnreachableError     no answer in time, refused, no such host: later only
     │   └── PermanentFetchError      retrying will not help soon: 4xx, oversized, bad URL
     ├── ParseError                   a body is not in the format its source type expects
+    ├── LibraryFileError             exit 2: an imported library file cannot be read at all
     ├── SemanticUnavailableError     the semantic ranker is on but its packages are missing
     ├── DeliveryError                a message was not accepted (`temporary`, `down`)
     └── TokenError                   a link is tampered, expired, revoked or for another use
@@ -94,6 +95,20 @@ class PermanentFetchError(FetchError):
 
 class ParseError(DigestError):
     """A feed body is not in the format its source type expects."""
+
+
+class LibraryFileError(DigestError):
+    """A library export (BibTeX, RIS, CSL-JSON) that cannot be read at all: empty, in no known
+    format, or without one usable entry; the message names the file, the format tried and the
+    line or entry where reading failed."""
+
+    exit_code = 2
+
+    def __init__(self, file: str, format: str, problem: str) -> None:
+        self.file, self.format, self.problem = file, format, problem
+        super().__init__(f"{file}: cannot read this as {format}: {problem}",
+                         "export the library again from your reference manager as BibTeX "
+                         "(.bib), RIS (.ris) or CSL JSON (.json)")
 
 
 class SemanticUnavailableError(DigestError):
