@@ -21,11 +21,12 @@ from digest.errors import DigestError, FetchError, ParseError, UnknownSourceErro
 from digest.ingest.fetch import Fetcher
 from digest.ingest.plan import SourceBodies, fetch_by_ids, fetch_source
 from digest.sources import PARSERS, TYPES, SourceConfig, arxiv_api
+from digest.sources.ids import is_arxiv_id
 from digest.storage.db import session_scope
 from digest.storage.feeds import feed_named, feeds_by_name, save_feed
 from digest.storage.models import Feed
-from digest.storage.papers import not_stored, upsert_papers
-from digest.storage.subscribers import liking_subscribers, sync_subscribers
+from digest.storage.papers import LIKED_SOURCE, not_stored, upsert_papers
+from digest.storage.subscribers import liked_ids, liking_subscribers, sync_subscribers
 from digest.text import one_line
 
 log = logging.getLogger(__name__)
@@ -131,8 +132,8 @@ async def store_missing_liked(config: Config, engine: Engine, fetcher: Fetcher |
     the arXiv API, and store them; returns the ids asked for. A failure is logged, not raised."""
     with session_scope(engine) as session:
         sync_subscribers(session, config.subscribers)
-        missing = not_stored(session, [str(p) for s in liking_subscribers(session, emails)
-                                       for p in s.interests.get("liked") or ()])
+        missing = not_stored(session, [p for s in liking_subscribers(session, emails)
+                                       for p in liked_ids(s.interests) if is_arxiv_id(p)])
     if not missing or not config.fetch.fetch_liked:
         return []
     try:
@@ -146,7 +147,7 @@ async def store_missing_liked(config: Config, engine: Engine, fetcher: Fetcher |
                     exc_info=not isinstance(exc, DigestError))
         return missing
     with session_scope(engine) as session:
-        upsert_papers(session, "liked", records)
+        upsert_papers(session, LIKED_SOURCE, records)
     absent = sorted(set(missing) - {r.canonical_id for r in records})
     if absent:
         log.warning("liked papers not found on arXiv: %s", ", ".join(absent))

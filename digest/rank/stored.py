@@ -22,6 +22,7 @@ from digest.storage.papers import (
     stored_embeddings,
     texts_of,
 )
+from digest.storage.subscribers import library_texts, liked_ids
 from digest.text import one_line
 
 if TYPE_CHECKING:
@@ -51,7 +52,8 @@ def interest_of(row: Subscriber) -> Interest:
         key=row.email, topics=strings("topics"), keywords=strings("keywords"),
         authors=strings("authors"), categories=strings("categories"),
         categories_only=bool(i.get("categories_only")), exclude=strings("exclude"),
-        liked=strings("liked"), min_score=float(i.get("min_score") or 0.0),
+        liked=tuple(s for x in liked_ids(i) if (s := one_line(x))),
+        min_score=float(i.get("min_score") or 0.0),
         max_papers=int(i.get("max_papers") or 10),
         trending_weight=float(i.get("trending_weight", 0.1)),
     )
@@ -77,8 +79,11 @@ def corpus_stats(session: Session, sample: int = CORPUS_SAMPLE) -> CorpusStats:
 
 
 def liked_texts(session: Session, interests: Sequence[Interest]) -> dict[str, tuple[str, str]]:
-    """Title and abstract of every stored paper some subscriber liked."""
-    return texts_of(session, [p for i in interests for p in i.liked])
+    """Title and abstract of every paper some subscriber liked: the stored paper's, else the
+    text their imported library holds for it (kept-as-text entries are never stored papers,
+    so they steer the ranking without ever being a digest candidate)."""
+    own = library_texts(session, [i.key for i in interests])  # imported, not stored (yet)
+    return {**own, **texts_of(session, [p for i in interests for p in i.liked])}
 
 
 def rank_papers(session: Session, papers: Sequence[Paper], interests: Sequence[Interest],

@@ -26,6 +26,12 @@ def split_arxiv_id(text: str) -> tuple[str, int | None] | None:
     return normalize_arxiv_id(m.group("id")), version
 
 
+def is_arxiv_id(text: str) -> bool:
+    """Whether `text` is exactly a canonical arXiv id (no version, no other text around it)."""
+    found = split_arxiv_id(text)
+    return found is not None and found == (text, None)
+
+
 def normalize_arxiv_id(arxiv_id: str) -> str:
     """Drop the version and an old-style subject class: `math.GT/0309136v2` -> `math/0309136`."""
     arxiv_id = re.sub(r"v\d+$", "", arxiv_id.strip())
@@ -51,11 +57,16 @@ def normalize_doi(text: str) -> str | None:
     return m.group(0).rstrip(".,;)").lower()
 
 
-def content_hash(title: str, url: str | None = None) -> str:
-    """Last-resort id: a hash of the normalised title (and link) for papers with no id."""
+def title_key(title: str) -> str:
+    """A title folded for matching: no accents, case, punctuation or extra spaces."""
     folded = unicodedata.normalize("NFKD", title.upper()).casefold()
     folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    key = " ".join(re.findall(r"[^\W_]+", folded)) + "|" + (url or "")
+    return " ".join(re.findall(r"[^\W_]+", folded))
+
+
+def content_hash(title: str, url: str | None = None) -> str:
+    """Last-resort id: a hash of the normalised title (and link) for papers with no id."""
+    key = title_key(title) + "|" + (url or "")
     return "sha1:" + hashlib.sha1(key.encode()).hexdigest()[:20]
 
 

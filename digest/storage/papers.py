@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Table, or_
+from sqlalchemy import Table, and_, exists, not_, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, func, select
 
@@ -20,6 +20,7 @@ from digest.storage.models import Paper, PaperEmbedding, Sighting
 NEWER_VERSION_REPLACES = ("title", "abstract", "authors", "categories", "comment", "updated")
 FILLED_WHEN_EMPTY = ("abstract", "authors", "categories", "comment", "doi", "arxiv_id", "url",
                      "pdf_url")
+LIKED_SOURCE = "liked"  # the sighting source of papers fetched because a subscriber liked them
 RELATIONS = ("preprint_doi", "published_doi")  # signals tying a preprint to its journal version
 PAPERS: Table = Paper.__table__  # type: ignore[attr-defined]
 SIGHTINGS: Table = Sighting.__table__  # type: ignore[attr-defined]
@@ -265,10 +266,19 @@ def papers_published(session: Session, since: date, until: date) -> list[Paper]:
     return list(session.exec(stmt.order_by(col(Paper.id))).all())
 
 
+def _only_liked() -> Any:
+    """A paper that only the liked-papers lookup brought (an old paper someone liked or
+    imported from a library): not news, so never a digest candidate."""
+    sighted = select(Sighting.id).where(col(Sighting.paper_id) == col(Paper.id))
+    return and_(exists(sighted.where(col(Sighting.source) == LIKED_SOURCE)),
+                not_(exists(sighted.where(col(Sighting.source) != LIKED_SOURCE))))
+
+
 def papers_first_seen(session: Session, since: datetime, until: datetime | None = None,
                       limit: int | None = None) -> list[Paper]:
-    """Stored papers first seen in [since, until) (the newest `limit` of them, if given)."""
-    stmt = select(Paper).where(col(Paper.first_seen_at) >= since)
+    """Stored papers first seen in [since, until) (the newest `limit` of them, if given);
+    papers that only the liked-papers lookup brought are left out."""
+    stmt = select(Paper).where(col(Paper.first_seen_at) >= since, not_(_only_liked()))
     if until is not None:
         stmt = stmt.where(col(Paper.first_seen_at) < until)
     if limit is not None:
@@ -315,6 +325,25 @@ def not_stored(session: Session, canonical_ids: Sequence[str]) -> list[str]:
     wanted = sorted(set(canonical_ids))
     have = set(rows_in(session, select(Paper.canonical_id), col(Paper.canonical_id), wanted))
     return sorted(set(wanted) - have)
+
+
+def canonical_ids_by_doi(session: Session, dois: Sequence[str]) -> dict[str, str]:
+    """Lower-cased DOI -> canonical id of the stored paper that has it (an arXiv paper's
+    journal DOI names the arXiv paper); one query per chunk."""
+    rows = rows_in(session, select(Paper.doi, Paper.canonical_id).order_by(col(Paper.id)),
+                   col(Paper.doi), sorted(set(dois)))
+    found: dict[str, str] = {}
+    for doi, canonical in rows:
+        found.setdefault(str(doi).lower(), canonical)
+    return found
+
+
+def papers_titled(session: Session, titles: Sequence[str]) -> list[tuple[str, str]]:
+    """(canonical id, title) of stored papers whose lower-cased title is one of `titles`
+    (give them lower-cased); one query per chunk, oldest paper first."""
+    return [(c, t) for c, t in rows_in(
+        session, select(Paper.canonical_id, Paper.title).order_by(col(Paper.id)),
+        func.lower(Paper.title), sorted(set(titles)))]
 
 
 def papers_by_canonical_id(session: Session, canonical_ids: Sequence[str]) -> list[Paper]:

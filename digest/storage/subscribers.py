@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, col, select
 
 from digest.clock import utcnow
+from digest.storage.db import rows_in
 from digest.storage.models import Origin, Subscriber, SubscriberStatus
 from digest.storage.outbox import cancel_queued
 
@@ -17,6 +18,37 @@ if TYPE_CHECKING:
 
 INTEREST_FIELDS = ("topics", "keywords", "authors", "categories", "categories_only", "exclude",
                    "liked", "min_score", "max_papers", "trending_weight")
+# interests["library"]: papers imported from the subscriber's reference library (see
+# digest.library.resolve), a list of {"id", "title", "via"[, "abstract", "year"]}. Neither the
+# config file nor the manage form owns it, so syncing the config or saving the form keeps it.
+LIBRARY = "library"
+
+
+def library_of(interests: dict[str, Any]) -> list[dict[str, Any]]:
+    """The imported library entries of stored interests (well-formed ones only)."""
+    entries = interests.get(LIBRARY)
+    return [e for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)] \
+        if isinstance(entries, list) else []
+
+
+def liked_ids(interests: dict[str, Any]) -> list[str]:
+    """Every liked paper's canonical id: the `liked` list, then the imported library's."""
+    ids = [str(p) for p in interests.get("liked") or ()] + [e["id"] for e in library_of(interests)]
+    return list(dict.fromkeys(ids))
+
+
+def kept_on_edit(interests: dict[str, Any]) -> dict[str, Any]:
+    """The part of stored interests that replacing them from a form or the config keeps."""
+    return {LIBRARY: interests[LIBRARY]} if LIBRARY in interests else {}
+
+
+def library_texts(session: Session, emails: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Title and abstract the imported libraries of these subscribers hold, by entry id (the
+    ranker's fallback for liked papers that are not stored); one query per chunk."""
+    rows = rows_in(session, select(Subscriber.interests), col(Subscriber.email),
+                   sorted({e.strip().lower() for e in emails}))
+    return {e["id"]: (str(e.get("title") or ""), str(e.get("abstract") or ""))
+            for interests in rows for e in library_of(interests or {}) if e.get("title")}
 
 
 def interests_of(config: SubscriberConfig) -> dict[str, Any]:
@@ -35,7 +67,7 @@ def sync_subscribers(session: Session, configured: Sequence[SubscriberConfig]) -
                                             token_nonce=secrets.token_hex(8))
         fields = {"name": cfg.name, "timezone": cfg.timezone, "cadence": cfg.cadence,
                   "weekly_day": cfg.weekly_day, "send_at": cfg.send_at.strftime("%H:%M"),
-                  "interests": interests_of(cfg)}
+                  "interests": {**interests_of(cfg), **kept_on_edit(row.interests or {})}}
         if row.id is None or any(getattr(row, k) != v for k, v in fields.items()):
             for name, value in fields.items():  # runs every delivery cycle: write only changes
                 setattr(row, name, value)
@@ -58,7 +90,7 @@ def liking_subscribers(session: Session, emails: Sequence[str] | None = None) ->
         stmt = stmt.where(Subscriber.status == SubscriberStatus.ACTIVE)
     else:
         stmt = stmt.where(col(Subscriber.email).in_([e.strip().lower() for e in emails]))
-    return [s for s in session.exec(stmt).all() if s.interests.get("liked")]
+    return [s for s in session.exec(stmt).all() if liked_ids(s.interests)]
 
 
 def active_subscribers(session: Session, only: str | None = None) -> list[Subscriber]:

@@ -18,7 +18,7 @@ from digest.storage.db import session_scope
 from digest.storage.models import Origin, Subscriber, SubscriberStatus
 from digest.storage.outbox import cancel_queued
 from digest.storage.papers import papers_first_seen
-from digest.storage.subscribers import find_subscriber, interests_of
+from digest.storage.subscribers import find_subscriber, interests_of, kept_on_edit
 from digest.tokens import Purpose, make_token
 from digest.web.common import (
     Web,
@@ -107,8 +107,9 @@ async def register(web: Web, wanted: SubscriberConfig) -> None:
 
 
 def apply_settings(row: Subscriber, wanted: SubscriberConfig) -> None:
-    """Copy validated interests and schedule onto a stored subscriber."""
-    row.interests = interests_of(wanted)
+    """Copy validated interests and schedule onto a stored subscriber (an imported library
+    stays: the form does not show it)."""
+    row.interests = {**interests_of(wanted), **kept_on_edit(row.interests or {})}
     row.timezone, row.cadence, row.weekly_day = wanted.timezone, wanted.cadence, wanted.weekly_day
     row.send_at = wanted.send_at.strftime("%H:%M")
 

@@ -20,6 +20,7 @@ from digest.compose.render import packaged_templates
 from digest.config import Config
 from digest.web import actions
 from digest.web.common import Web, web_env
+from digest.web.library import import_upload
 from digest.web.security import HEADERS, SecurityHeaders
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ def build_web_app(config: Config, engine: Engine,
         Route("/", partial(actions.subscribe_post, web), methods=["POST"]),
         Route("/confirm/{token}", partial(actions.confirm, web), methods=["GET", "POST"]),
         Route("/manage/{token}", partial(actions.manage, web), methods=["GET", "POST"]),
+        Route("/manage/{token}/library", partial(import_upload, web), methods=["POST"]),
         Route("/unsubscribe/{token}", partial(actions.unsubscribe, web),
               methods=["GET", "POST"]),
         Mount("/static", StaticFiles(directory=str(packaged_templates() / "web" / "static")),
