@@ -100,6 +100,15 @@ def render_floor(engine: Engine, count: int) -> float:
     return time.process_time() - start
 
 
+def reset_schema(db: str) -> None:
+    """Drop and recreate a scratch PostgreSQL database's public schema."""
+    engine = create_engine(db)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
 def write_config(tmp: Path, port: int, count: int, db: str | None = None) -> Path:
     """N subscribers with real-looking interests, SMTP to the sink."""
     topics = ["large language models", "diffusion models for images", "reinforcement learning",
@@ -122,11 +131,7 @@ def main() -> None:
     ap.add_argument("--db", help="a scratch PostgreSQL URL (its public schema is dropped)")
     args = ap.parse_args()
     if args.db:
-        reset = create_engine(args.db)
-        with reset.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        reset.dispose()
+        reset_schema(args.db)
     port = free_port()
     sink = start_sink(port)
     with tempfile.TemporaryDirectory() as tmp_name:

@@ -29,7 +29,7 @@ from digest.rank.textfeat import (
     DocTerms,
     Vocabulary,
     doc_matrices,
-    doc_terms,
+    doc_terms_many,
     with_phrase_columns,
 )
 
@@ -103,8 +103,8 @@ def rank(candidates: Sequence[Candidate], interests: Sequence[Interest], *,
 def prepare_day(candidates: list[Candidate], phrases: frozenset[str], vocab: Vocabulary,
                 stats: CorpusStats | None, params: RankParams) -> Day:
     """Tokenise the candidates, build their matrices, collapse near-duplicates."""
-    docs = [doc_terms(c.title, c.abstract, phrases, int(params.phrase_window))
-            for c in candidates]
+    docs = doc_terms_many([(c.title, c.abstract) for c in candidates], phrases,
+                          int(params.phrase_window))
     stats = stats if stats is not None else CorpusStats.fit(docs)
     bm25, tfidf = doc_matrices(docs, vocab, stats)
     similarity = (tfidf @ tfidf.T).toarray().astype(np.float32)

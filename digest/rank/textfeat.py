@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -97,18 +98,23 @@ def phrases_near(stems: Sequence[str], wanted: frozenset[str], window: int) -> l
     for i, first in enumerate(stems):
         for n in index.get(first, ()):
             for key in _keys_starting(wanted, first, n):
-                parts, pos, gapped = key.split(" "), i, False
-                for part in parts[1:]:
-                    nxt = next((j for j in range(pos + 1, min(pos + 2 + window, len(stems)))
-                                if stems[j] == part), -1)
-                    if nxt < 0:
-                        break
-                    gapped |= nxt > pos + 1
-                    pos = nxt
-                else:
-                    if gapped:
-                        found.append(NEAR + key)
+                if _gapped_at(stems, i, key.split(" "), window):
+                    found.append(NEAR + key)
     return found
+
+
+def _gapped_at(stems: Sequence[str], i: int, parts: Sequence[str], window: int) -> bool:
+    """Whether the phrase starting at `i` goes on in order with each next word at most
+    `window` words on, and at least one gap (first matches taken greedily)."""
+    pos, gapped = i, False
+    for part in parts[1:]:
+        nxt = next((j for j in range(pos + 1, min(pos + 2 + window, len(stems)))
+                    if stems[j] == part), -1)
+        if nxt < 0:
+            return False
+        gapped |= nxt > pos + 1
+        pos = nxt
+    return gapped
 
 
 @lru_cache(maxsize=8)
@@ -143,15 +149,80 @@ def doc_terms(title: str, abstract: str, wanted_phrases: frozenset[str],
               window: int = 0) -> DocTerms:
     """Count content terms and wanted phrases (and, with a `window`, phrases whose words come
     in order a few words apart); title terms count double."""
-    t_words, a_words = words(title), words(abstract)
+    text = analysed(title, abstract)
+    phrases: Counter[str] = Counter(phrases_in(text.title, wanted_phrases) * 2)
+    phrases.update(phrases_in(text.abstract, wanted_phrases))
+    phrases.update(phrases_near(text.title, wanted_phrases, window) * 2)
+    phrases.update(phrases_near(text.abstract, wanted_phrases, window))
+    return DocTerms(text.counts, text.length, phrases)
+
+
+def doc_terms_many(texts: Sequence[tuple[str, str]], wanted_phrases: frozenset[str],
+                   window: int = 0) -> list[DocTerms]:
+    """`doc_terms` of many (title, abstract)s, the phrases found through an inverted index
+    of the documents' stems: the cost grows with the phrases' matches, not with the
+    documents' length times the phrases asked for."""
+    docs = [analysed(title, abstract) for title, abstract in texts]
+    found: list[Counter[str]] = [Counter() for _ in docs]
+    postings: dict[str, set[int]] = {}
+    for n, doc in enumerate(docs):
+        for stem_ in doc.stems:
+            postings.setdefault(stem_, set()).add(n)
+    for key in wanted_phrases:
+        parts = key.split(" ")
+        if not 1 < len(parts) <= MAX_PHRASE or any(p not in postings for p in parts):
+            continue
+        for n in set.intersection(*(postings[p] for p in parts)):
+            for stems, weight in ((docs[n].title, 2), (docs[n].abstract, 1)):
+                adjacent, near = _occurrences(stems, parts, window)
+                if adjacent:
+                    found[n][key] += adjacent * weight
+                if near:
+                    found[n][NEAR + key] += near * weight
+    return [DocTerms(doc.counts, doc.length, phrases) for doc, phrases in zip(docs, found,
+                                                                               strict=True)]
+
+
+def _occurrences(stems: Sequence[str], parts: Sequence[str], window: int) -> tuple[int, int]:
+    """How often `parts` occur side by side, and how often in order with gaps of at most
+    `window` words (the same rules as `phrases_in` and `phrases_near`)."""
+    n, adjacent, near = len(parts), 0, 0
+    for i, first in enumerate(stems):
+        if first != parts[0]:
+            continue
+        if tuple(stems[i:i + n]) == tuple(parts):
+            adjacent += 1
+        if window > 0 and _gapped_at(stems, i, parts, window):
+            near += 1
+    return adjacent, near
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """One document's stems (title and abstract apart) and its content-term counts, title
+    counted twice; shared read-only by every DocTerms made from the same text."""
+
+    title: tuple[str, ...]
+    abstract: tuple[str, ...]
+    counts: Counter[str]
+    length: float
+    stems: frozenset[str]
+
+
+ANALYSED_CACHE = 12_288  # documents kept analysed: a day's candidates and the liked papers
+
+
+@lru_cache(maxsize=ANALYSED_CACHE)
+def analysed(title: str, abstract: str) -> Analysed:
+    """Stems and term counts of a document, cached: compose ranks the same day's papers and
+    liked papers for every chunk of subscribers."""
+    t_words = tuple(map(sys.intern, words(title)))
+    a_words = tuple(map(sys.intern, words(abstract)))
     counts: Counter[str] = Counter(content_terms(t_words))
     counts.update(counts)  # title twice
     counts.update(content_terms(a_words))
-    phrases: Counter[str] = Counter(phrases_in(t_words, wanted_phrases) * 2)
-    phrases.update(phrases_in(a_words, wanted_phrases))
-    phrases.update(phrases_near(t_words, wanted_phrases, window) * 2)
-    phrases.update(phrases_near(a_words, wanted_phrases, window))
-    return DocTerms(counts, float(sum(counts.values())), phrases)
+    return Analysed(t_words, a_words, counts, float(sum(counts.values())),
+                    frozenset(t_words) | frozenset(a_words))
 
 
 @dataclass
