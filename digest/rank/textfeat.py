@@ -79,7 +79,7 @@ def phrases_in(stems: Sequence[str], wanted: frozenset[str]) -> list[str]:
     for i, first in enumerate(stems):
         for n in index.get(first, ()):
             key = " ".join(stems[i:i + n])
-            if key in wanted:
+            if i + n <= len(stems) and key in wanted:  # a cut-off tail is not a shorter phrase
                 found.append(key)
     return found
 
@@ -183,18 +183,19 @@ def doc_terms_many(texts: Sequence[tuple[str, str]], wanted_phrases: frozenset[s
                                                                                strict=True)]
 
 
-def _occurrences(stems: Sequence[str], parts: Sequence[str], window: int) -> tuple[int, int]:
+def _occurrences(stems: tuple[str, ...], parts: Sequence[str], window: int) -> tuple[int, int]:
     """How often `parts` occur side by side, and how often in order with gaps of at most
     `window` words (the same rules as `phrases_in` and `phrases_near`)."""
-    n, adjacent, near = len(parts), 0, 0
-    for i, first in enumerate(stems):
-        if first != parts[0]:
-            continue
-        if tuple(stems[i:i + n]) == tuple(parts):
+    n, adjacent, near, i, whole = len(parts), 0, 0, -1, tuple(parts)
+    while True:
+        try:
+            i = stems.index(parts[0], i + 1)  # a scan in C, not a Python loop over every word
+        except ValueError:
+            return adjacent, near
+        if tuple(stems[i:i + n]) == whole:
             adjacent += 1
-        if window > 0 and _gapped_at(stems, i, parts, window):
+        elif window > 0 and _gapped_at(stems, i, parts, window):
             near += 1
-    return adjacent, near
 
 
 @dataclass(frozen=True)
