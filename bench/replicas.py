@@ -1,4 +1,5 @@
-"""Delivery throughput of 1, 2 and 3 `digest run` replicas sharing one PostgreSQL database.
+"""Delivery throughput of 1, 2 and 3 `digest run` replicas sharing one PostgreSQL database
+(one SMTP connection each), and of one replica with 1 and with 4 connections.
 
 The SMTP sink (aiosmtpd, in its own process) answers each message after a fixed delay (20 ms),
 like a remote MTA. The digests are composed once, here; before each run every one of them is
@@ -7,6 +8,7 @@ when the database has every digest marked sent; its time is from the sink's firs
 message to its last.
 
     .venv/bin/python bench/replicas.py [--database URL] [--digests 900] [--delay-ms 20]
+        [--replicas 1,2,3] [--connections 4]
 
 It DROPS AND RECREATES the `public` schema of --database (default: the test_h2 database).
 """
@@ -102,15 +104,16 @@ def reset_schema(url: str) -> None:
     engine.dispose()
 
 
-def write_config(tmp: Path, database: str, port: int, count: int) -> Path:
+def write_config(tmp: Path, database: str, port: int, count: int, connections: int = 1) -> Path:
     subs = [{"email": f"reader{i}@bench.example", "topics": [TOPICS[i % len(TOPICS)]],
              "keywords": ["benchmark"], "max_papers": 10} for i in range(count)]
     doc = {"database": database, "subscribers": subs,
            "daemon": {"delivery_every_seconds": 1, "shutdown_grace_seconds": 10},
            "delivery": {"transport": "smtp", "from": "Paper Digest <digest@bench.example>",
                         "base_url": "https://digest.bench.example",
-                        "smtp": {"host": "127.0.0.1", "port": port, "security": "none"}}}
-    path = tmp / "replicas.yaml"
+                        "smtp": {"host": "127.0.0.1", "port": port, "security": "none",
+                                 "connections": connections}}}
+    path = tmp / f"replicas-{connections}.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
 
@@ -145,11 +148,11 @@ def sent_count(database: str) -> int:
 
 
 def one_run(database: str, config: Path, tmp: Path, replicas: int, expected: int,
-            port: int, delay: float) -> dict[str, Any]:
+            port: int, delay: float, connections: int = 1) -> dict[str, Any]:
     """Start `replicas` daemons on the queue; the sink's view of the run."""
     requeue_all(database)
     sink = start_sink(port, delay)
-    logs = [tmp / f"run{replicas}-replica{n}.log" for n in range(replicas)]
+    logs = [tmp / f"run{replicas}x{connections}-replica{n}.log" for n in range(replicas)]
     procs = [subprocess.Popen([sys.executable, "-m", "digest.cli", "run", "-c", str(config)],
                               stdout=subprocess.DEVNULL, stderr=log.open("wb"),
                               env={**os.environ, "DIGEST_SECRET_KEY": "bench"}) for log in logs]
@@ -181,7 +184,7 @@ def one_run(database: str, config: Path, tmp: Path, replicas: int, expected: int
     start = max(min(ts) for ts in by_session.values())
     end = min(max(ts) for ts in by_session.values())
     together = sum(1 for t in times if start <= t <= end)
-    return {"replicas": replicas, "messages": len(accepted), "seconds": seconds,
+    return {"replicas": replicas, "conns": connections, "messages": len(accepted), "seconds": seconds,
             "rate": len(accepted) / seconds, "per_replica": per_replica,
             "connections": len(by_session), "duplicates": len(accepted) - expected,
             "together": together / (end - start) if end - start > 1 else float("nan")}
@@ -197,6 +200,8 @@ def main() -> None:
     ap.add_argument("--digests", type=int, default=900)
     ap.add_argument("--delay-ms", type=float, default=20.0, help="the sink's delay per message")
     ap.add_argument("--replicas", default="1,2,3", help="comma-separated replica counts")
+    ap.add_argument("--connections", type=int, default=4,
+                    help="SMTP connections of the one-replica run compared with one connection")
     args = ap.parse_args()
     if not args.database.startswith("postgresql"):
         raise SystemExit("--database must be a PostgreSQL URL (replicas need PostgreSQL)")
@@ -206,6 +211,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         config = write_config(tmp, args.database, port, args.digests)
+        pooled = write_config(tmp, args.database, port, args.digests, args.connections)
         start = time.perf_counter()
         queued = compose_all(config)
         print(f"composed {queued} digests in {time.perf_counter() - start:.1f} s; sink delay "
@@ -216,14 +222,20 @@ def main() -> None:
             r = results[-1]
             print(f"  {n} replica(s): {r['messages']} messages in {r['seconds']:.2f} s "
                   f"({r['rate']:.1f} msg/s), per replica {r['per_replica']}", flush=True)
-    base = results[0]["rate"]
+        if args.connections > 1:
+            results.append(one_run(args.database, pooled, tmp, 1, queued, port, delay,
+                                   args.connections))
+            r = results[-1]
+            print(f"  1 replica, {args.connections} connections: {r['messages']} messages in "
+                  f"{r['seconds']:.2f} s ({r['rate']:.1f} msg/s)", flush=True)
+    base = next(r["rate"] for r in results if r["replicas"] == 1 and r["conns"] == 1)
     print()
-    print(f"{'replicas':>8} {'messages':>9} {'seconds':>8} {'msg/s':>8} {'vs 1':>6} "
+    print(f"{'replicas':>8} {'conns':>5} {'messages':>9} {'seconds':>8} {'msg/s':>8} {'vs 1x1':>6} "
           f"{'msg/s all sending':>17} {'sessions':>8} {'dups':>5}  sent by each replica")
     for r in results:
-        print(f"{r['replicas']:>8} {r['messages']:>9} {r['seconds']:>8.2f} {r['rate']:>8.1f} "
-              f"{r['rate'] / base:>5.2f}x {r['together']:>17.1f} {r['connections']:>8} "
-              f"{r['duplicates']:>5}  {r['per_replica']}")
+        print(f"{r['replicas']:>8} {r['conns']:>5} {r['messages']:>9} {r['seconds']:>8.2f} "
+              f"{r['rate']:>8.1f} {r['rate'] / base:>5.2f}x {r['together']:>17.1f} "
+              f"{r['connections']:>8} {r['duplicates']:>5}  {r['per_replica']}")
     print(f"\nseconds: the sink's first to last acceptance (start-up stagger included); "
           f"msg/s all sending: only while every SMTP session was sending; one connection's "
           f"ceiling at {args.delay_ms:.0f} ms per message: {1 / delay:.0f} msg/s; "

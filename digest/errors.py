@@ -118,14 +118,16 @@ class SemanticUnavailableError(DigestError):
 class DeliveryError(DigestError):
     """A message was not accepted. `temporary`: try again later; `down`: stop this batch;
     `on_wire`: it broke while this message was being sent, so it counts as this message's
-    attempt (a message that always breaks the connection must not block the queue)."""
+    attempt (a message that always breaks the connection must not block the queue); `busy`:
+    the server refused one more connection (421), so the sender uses fewer."""
 
     def __init__(self, message: str, hint: str = "", *, temporary: bool, down: bool = False,
-                 on_wire: bool = False):
+                 on_wire: bool = False, busy: bool = False):
         super().__init__(message, hint)
         self.temporary = temporary
         self.down = down
         self.on_wire = on_wire
+        self.busy = busy
 
 
 class TokenError(DigestError):

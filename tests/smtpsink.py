@@ -6,13 +6,14 @@ import asyncio
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 def free_port() -> int:
@@ -29,6 +30,8 @@ class Received:
     sender: str
     recipients: list[str]
     data: bytes
+    peer: int = 0       # the client's port: one per SMTP session
+    at: float = 0.0     # time.time() when accepted
 
     @property
     def message(self) -> EmailMessage:
@@ -45,6 +48,10 @@ class Sink:
     refuse_code: str = "550 5.1.1 no such user"
     delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    max_sessions: int | None = None  # more at once are greeted with 421
+    sessions: int = 0
+    peak: int = 0                    # the most sessions open at once
+    refused_sessions: int = 0
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: Any) -> str:
@@ -58,11 +65,41 @@ class Sink:
             await asyncio.sleep(self.delay)
         with self.lock:
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                          bytes(envelope.original_content or envelope.content)))
+                                          bytes(envelope.original_content or envelope.content),
+                                          int(session.peer[1]), time.time()))
         return "250 Message accepted"
 
     def to(self, address: str) -> list[Received]:
         return [r for r in self.received if address in r.recipients]
+
+
+class _LimitedSMTP(SMTP):
+    """Greets with 421 when the sink already has `max_sessions` sessions open."""
+
+    async def _handle_client(self) -> None:
+        sink: Sink = self.event_handler
+        with sink.lock:
+            over = sink.max_sessions is not None and sink.sessions >= sink.max_sessions
+            if over:
+                sink.refused_sessions += 1
+            else:
+                sink.sessions += 1
+                sink.peak = max(sink.peak, sink.sessions)
+        if over:
+            await self.push("421 4.7.0 Too many connections from your host, try later")
+            assert self.transport is not None
+            self.transport.close()
+            return
+        try:
+            await super()._handle_client()
+        finally:
+            with sink.lock:
+                sink.sessions -= 1
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _LimitedSMTP(self.handler, **self.SMTP_kwargs)
 
 
 class SmtpServer:
@@ -94,7 +131,7 @@ class SmtpServer:
             kwargs.update(authenticator=self._authenticator, auth_required=True,
                           # aiosmtpd only counts STARTTLS as TLS; implicit TLS is TLS too
                           auth_require_tls=self.mode == "starttls")
-        self.controller = Controller(self.sink, **kwargs)
+        self.controller = _Controller(self.sink, **kwargs)
         self.controller.start()
         return self
 

@@ -14,6 +14,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+QUOTA_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+class SendQuota(_Strict):
+    """At most `limit` messages to this SMTP server per calendar `per` (UTC), all replicas
+    together; a message over it waits in the queue."""
+
+    limit: int = Field(ge=1)
+    per: Literal["second", "minute", "hour", "day"]
+
+    @property
+    def seconds(self) -> int:
+        """The window's length."""
+        return QUOTA_SECONDS[self.per]
+
+
 class SmtpConfig(_Strict):
     """How to reach the mail server; the password comes from an environment variable."""
 
@@ -25,7 +41,9 @@ class SmtpConfig(_Strict):
     timeout: float = Field(30.0, gt=0, le=600)
     verify_tls: bool = True
     ca_file: Path | None = None
-    max_per_second: float = Field(0.0, ge=0)
+    max_per_second: float = Field(0.0, ge=0)   # per replica, over all its connections
+    connections: int = Field(2, ge=1, le=32)   # concurrent SMTP sessions per replica
+    quotas: tuple[SendQuota, ...] = ()         # the provider's limits, shared by every replica
 
     @field_validator("host")
     @classmethod
@@ -33,6 +51,11 @@ class SmtpConfig(_Strict):
         if not value or any(c in value for c in " \r\n/"):
             raise ValueError("use a host name such as mail.example.org")
         return value
+
+    @property
+    def server(self) -> str:
+        """The account quotas are counted for: user@host:port."""
+        return f"{self.username or ''}@{self.host}:{self.port}"
 
     def password(self) -> str | None:
         """The password from the environment (never from the config file)."""

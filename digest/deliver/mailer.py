@@ -7,7 +7,7 @@ from typing import Protocol
 
 from digest.config import Config
 from digest.deliver.files import FileMailer
-from digest.deliver.smtp import SmtpMailer
+from digest.deliver.smtp import Pacer, SmtpMailer
 
 
 class Mailer(Protocol):
@@ -21,8 +21,13 @@ class Mailer(Protocol):
         """Deliver one message (or raise DeliveryError)."""
 
 
-def make_mailer(config: Config) -> Mailer:
-    """The configured transport."""
+def make_mailer(config: Config, pacer: Pacer | None = None) -> Mailer:
+    """The configured transport (SMTP connections sending side by side share one `pacer`)."""
     if config.delivery.transport == "smtp":
-        return SmtpMailer(config.delivery.smtp)
+        return SmtpMailer(config.delivery.smtp, pacer)
     return FileMailer(config.delivery.outbox_dir)
+
+
+def connection_count(config: Config) -> int:
+    """How many connections the configured transport may use side by side."""
+    return config.delivery.smtp.connections if config.delivery.transport == "smtp" else 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import queue
@@ -20,16 +21,25 @@ from sqlmodel import Session
 
 from digest.clock import utcnow
 from digest.config import Config
-from digest.deliver.mailer import Mailer, make_mailer
+from digest.deliver.mailer import Mailer, connection_count, make_mailer
+from digest.deliver.smtp import Pacer
 from digest.errors import DeliveryError
+from digest.storage.counters import Limit, take, wait_for
 from digest.storage.db import session_scope
 from digest.storage.lock import DaemonLock
-from digest.storage.models import Outbox, OutboxStatus, Subscriber, SubscriberStatus
-from digest.storage.outbox import claim_outbox, mark_sent, reassert_claim, requeue_sending
+from digest.storage.models import DIGEST_KINDS, Outbox, OutboxStatus, Subscriber, SubscriberStatus
+from digest.storage.outbox import (
+    claim_outbox,
+    claim_row,
+    mark_sent,
+    reassert_claim,
+    requeue_sending,
+)
 from digest.text import one_line
 
 log = logging.getLogger(__name__)
 BATCH = 25  # rows claimed at a time: small enough that replicas share a morning's queue
+MAX_QUOTA_WAIT = 60.0  # a send quota slot further away than this ends the run (rest stays queued)
 
 
 @dataclass
@@ -41,45 +51,151 @@ class DeliveryReport:
     failed: int = 0
     errors: list[str] = field(default_factory=list)
     server_down: bool = False
+    quota_full: bool = False  # the send quota stopped the run; the rest waits, uncounted
+    connections: int = 0      # SMTP sessions this run opened side by side
+
+
+# The connections a server accepted lately, per server: a 421 lowers it, a run without one
+# raises it by one again, up to delivery.smtp.connections.
+_pool_size: dict[str, int] = {}
+
+
+@dataclass
+class _Run:
+    """What the connections of one delivery run share."""
+
+    engine: Engine
+    config: Config
+    report: DeliveryReport
+    writer: OutcomeWriter
+    stop: asyncio.Event | None
+    now: datetime | None
+    batch: int
+    live: int = 0
+    refused: int = 0  # connections closed by a 421
+    failed: bool = False
+
+    def stopping(self) -> bool:
+        """Stop claiming and sending (the server is down, the quota is used up, SIGTERM)."""
+        return (self.report.server_down or self.report.quota_full or self.failed
+                or (self.stop is not None and self.stop.is_set()))
+
+    @property
+    def quotas(self) -> list[Limit]:
+        """This SMTP account's send quotas as counter limits."""
+        if self.config.delivery.transport != "smtp":
+            return []
+        smtp = self.config.delivery.smtp
+        return [Limit(f"smtp:{smtp.server}:{q.per}", q.limit, q.seconds) for q in smtp.quotas]
+
+    async def quota_ok(self) -> bool:
+        """Take a slot of every send quota, waiting for a window that ends soon; False (and
+        the run stops, the rest stays queued) when the next slot is more than
+        MAX_QUOTA_WAIT seconds away."""
+        limits = self.quotas
+        while limits and not self.stopping():
+            wait = await asyncio.to_thread(take, self.engine, limits)
+            if wait <= 0:
+                return True
+            if wait > MAX_QUOTA_WAIT:
+                if not self.report.quota_full:
+                    log.info("the send quota of %s is used up for %.0f s; the rest stays queued",
+                             self.config.delivery.smtp.server, wait)
+                self.report.quota_full = True
+                return False
+            await _sleep_unless(self.stop, wait)
+        return not limits
+
+
+async def _sleep_unless(stop: asyncio.Event | None, seconds: float) -> None:
+    if stop is None:
+        await asyncio.sleep(seconds)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
 async def deliver_queue(engine: Engine, config: Config, mailer: Mailer | None = None,
                         now: datetime | None = None,
                         stop: asyncio.Event | None = None) -> DeliveryReport:
-    """Send every due queued digest; each message fails alone, a dead server stops the run.
+    """Send every due queued message over delivery.smtp.connections connections side by
+    side (one when `mailer` is given); each message fails alone, a dead server stops the run,
+    a 421 (too many connections) closes that connection and the others go on.
 
-    A message's outcome is committed on a writer thread while the next one is on the wire;
-    at most one outcome is ever uncommitted, so a crash can repeat at most two messages.
+    Each connection commits a message's outcome on a writer thread while its next one is on
+    the wire; at most one outcome per connection is ever uncommitted, so a crash can repeat at
+    most two messages per connection.
     """
     report = DeliveryReport()
     writer = OutcomeWriter(engine, config, report, lambda: stop is not None and stop.is_set())
+    server = config.delivery.smtp.server
+    wanted = 1 if mailer is not None else connection_count(config)
+    count = min(wanted, _pool_size.get(server, wanted))
+    run = _Run(engine, config, report, writer, stop, now, batch=max(5, BATCH // count))
+    if run.quotas and await asyncio.to_thread(wait_for, engine, run.quotas) > MAX_QUOTA_WAIT:
+        report.quota_full = True  # nothing is claimed while the quota is used up
+        writer.close()
+        return report
+    pacer = Pacer(config.delivery.smtp.max_per_second)
+    mailers = [mailer] if mailer is not None else [make_mailer(config, pacer)
+                                                    for _ in range(count)]
+    run.live = report.connections = len(mailers)
+    try:
+        results = await asyncio.gather(*(_connection(run, m) for m in mailers),
+                                       return_exceptions=True)
+    finally:  # every outcome is saved, whatever happened
+        writer.close()
+    if mailer is None and config.delivery.transport == "smtp":
+        _pool_size[server] = max(1, count - run.refused) if run.refused \
+            else min(wanted, count + 1)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return report
+
+
+async def _connection(run: _Run, mailer: Mailer) -> None:
+    """One connection: claim small batches and send them until the queue is empty."""
     pending: deque[asyncio.Future[None]] = deque()
     try:
-        async with mailer or make_mailer(config) as active:
-            while not report.server_down and not (stop and stop.is_set()):
-                with session_scope(engine) as session:
-                    batch = claim_outbox(session, now or utcnow(), BATCH,
-                                         config.delivery.claim_timeout_seconds)
-                if not batch:
+        async with mailer as active:
+            while not run.stopping():
+                with session_scope(run.engine) as session:
+                    batch = claim_outbox(session, run.now or utcnow(), run.batch,
+                                         run.config.delivery.claim_timeout_seconds)
+                if not batch or not await _send_batch(run, active, batch, pending):
                     break
-                for index, row in enumerate(batch):
-                    if report.server_down or (stop and stop.is_set()):
-                        await _drain(pending)
-                        _release(engine, batch[index:])
-                        break
-                    if not _still_ours(engine, config, row):
-                        log.warning("digest for %s was taken over by another deliverer",
-                                    row.recipient)
-                        continue
-                    error = await _send_one(config, active, row)
-                    pending.append(asyncio.wrap_future(writer.put(row, error)))
-                    while len(pending) > 1:
-                        await pending.popleft()
-                    report.server_down = report.server_down or bool(error and error.down)
-    finally:  # every outcome is saved, whatever happened
+    except BaseException:
+        run.failed = True  # the other connections stop at their next message
+        raise
+    finally:
         await _drain(pending)
-        writer.close()
-    return report
+        run.live -= 1
+
+
+async def _send_batch(run: _Run, mailer: Mailer, batch: list[Outbox],
+                      pending: deque[asyncio.Future[None]]) -> bool:
+    """Send one claimed batch; False when this connection must stop (the rest is handed back)."""
+    for index, row in enumerate(batch):
+        if run.stopping() or not await run.quota_ok():
+            await _drain(pending)
+            _release(run.engine, batch[index:])
+            return False
+        if not _still_ours(run.engine, run.config, row):
+            log.warning("%s for %s was taken over by another deliverer", row.kind, row.recipient)
+            continue
+        error = await _send_one(run.config, mailer, row)
+        pending.append(asyncio.wrap_future(run.writer.put(row, error)))
+        while len(pending) > 1:
+            await pending.popleft()
+        if error is not None and error.busy and run.live > 1:
+            run.refused += 1
+            log.warning("%s; %d connection(s) go on", error, run.live - 1)
+            await _drain(pending)
+            _release(run.engine, batch[index + 1:])
+            return False
+        run.report.server_down = run.report.server_down or bool(error and error.down)
+    return True
 
 
 def _still_ours(engine: Engine, config: Config, row: Outbox) -> bool:
@@ -107,7 +223,7 @@ async def _send_one(config: Config, mailer: Mailer, row: Outbox) -> DeliveryErro
     except DeliveryError as exc:
         return exc
     except Exception as exc:  # a message the transport cannot handle fails alone
-        log.exception("could not send the digest to %s", row.recipient)
+        log.exception("could not send the %s to %s", row.kind, row.recipient)
         return DeliveryError(f"could not send: {exc!r}", "see the log for the traceback",
                              temporary=False)
     return None
@@ -206,15 +322,34 @@ def _record(session: Session, config: Config, row: Outbox, error: DeliveryError,
         report.retry += 1
     else:
         stored.status, stored.last_error = OutboxStatus.FAILED, one_line(str(error), 500)
-        subscriber.failure_streak += 1
-        if subscriber.failure_streak >= config.delivery.pause_after_failures:
-            subscriber.status = SubscriberStatus.PAUSED
-            log.warning("paused %s after %d failed deliveries", subscriber.email,
-                        subscriber.failure_streak)
         report.failed += 1
+        if row.kind in DIGEST_KINDS:  # a refused notice (a mistyped address) pauses nobody
+            subscriber.failure_streak += 1
+            if subscriber.failure_streak >= config.delivery.pause_after_failures:
+                subscriber.status = SubscriberStatus.PAUSED
+                log.warning("paused %s after %d failed deliveries", subscriber.email,
+                            subscriber.failure_streak)
+            session.add(subscriber)
     report.errors.append(f"{row.recipient}: {error}")
     session.add(stored)
-    session.add(subscriber)
+
+
+async def deliver_row(engine: Engine, config: Config, row_id: int) -> DeliveryReport:
+    """Send one queued row now (a web notice, right after the request that queued it), under
+    the same claim and outcome rules as the delivery loop; when it cannot go out now it stays
+    queued and the loop retries it."""
+    report = DeliveryReport()
+    row = await asyncio.to_thread(claim_row, engine, row_id, utcnow())
+    if row is None:
+        return report  # a deliverer has it already, or it was cancelled
+    writer = OutcomeWriter(engine, config, report)
+    try:
+        async with make_mailer(config) as mailer:
+            error = await _send_one(config, mailer, row)
+        await asyncio.wrap_future(writer.put(row, error))
+    finally:
+        writer.close()
+    return report
 
 
 def _release(engine: Engine, rows: list[Outbox]) -> None:

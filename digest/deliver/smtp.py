@@ -12,6 +12,8 @@ from aiosmtplib import errors
 from digest.config.delivery import SmtpConfig
 from digest.errors import DeliveryError
 
+BUSY = 421  # "too many connections" / "service not available, closing channel"
+
 
 def tls_context(cfg: SmtpConfig) -> ssl.SSLContext:
     """Certificate checks on by default; a private CA file or (explicitly) none at all."""
@@ -22,13 +24,32 @@ def tls_context(cfg: SmtpConfig) -> ssl.SSLContext:
     return ctx
 
 
-class SmtpMailer:
-    """aiosmtplib client reused for a whole batch; reconnects once when the server drops it."""
+class Pacer:
+    """Spaces sends at most `per_second` a second, over every connection that shares it."""
 
-    def __init__(self, cfg: SmtpConfig) -> None:
+    def __init__(self, per_second: float) -> None:
+        self.per_second = per_second
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        """Return when the next send may start."""
+        if self.per_second <= 0:
+            return
+        now = time.monotonic()
+        start = max(now, self._next)
+        self._next = start + 1.0 / self.per_second
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+class SmtpMailer:
+    """aiosmtplib client reused for a whole batch; reconnects once when the server drops it.
+    Connections that send side by side share one `pacer` (delivery.smtp.max_per_second)."""
+
+    def __init__(self, cfg: SmtpConfig, pacer: Pacer | None = None) -> None:
         self.cfg = cfg
         self._client: aiosmtplib.SMTP | None = None
-        self._last_send = 0.0
+        self.pacer = pacer or Pacer(cfg.max_per_second)
 
     async def __aenter__(self) -> SmtpMailer:
         return self
@@ -56,6 +77,12 @@ class SmtpMailer:
             await client.connect()
             if cfg.username:
                 await client.login(cfg.username, cfg.password() or "")
+        except errors.SMTPConnectResponseError as exc:
+            if exc.code == BUSY:
+                raise self._busy(exc.message) from exc
+            raise DeliveryError(f"the SMTP server {cfg.host}:{cfg.port} answered {exc.code} "
+                                f"{exc.message}", "digests stay queued and are retried",
+                                temporary=True, down=True) from exc
         except errors.SMTPAuthenticationError as exc:
             raise DeliveryError(f"SMTP login refused: {exc.code} {exc.message}",
                                 "check delivery.smtp.username and the password variable",
@@ -67,16 +94,17 @@ class SmtpMailer:
         self._client = client
         return client
 
-    async def _pace(self) -> None:
-        if self.cfg.max_per_second > 0:
-            wait = self._last_send + 1.0 / self.cfg.max_per_second - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        self._last_send = time.monotonic()
+    def _busy(self, text: str) -> DeliveryError:
+        """421: the server takes no more connections (or wants a pause); not the message's fault."""
+        self._client = None  # aiosmtplib has closed it
+        return DeliveryError(f"the SMTP server {self.cfg.host}:{self.cfg.port} is busy: 421 "
+                             f"{' '.join(str(text).split())[:200]}",
+                             "fewer connections are used and the digest stays queued",
+                             temporary=True, down=True, busy=True)
 
     async def send(self, sender: str, recipient: str, message: bytes) -> None:
         """Send over the shared connection; 4xx/connection problems are temporary, 5xx not."""
-        await self._pace()
+        await self.pacer.wait()
         options = ["SMTPUTF8"] if not (sender + recipient).isascii() else []
         for attempt in (1, 2):
             client = self._client if self._client and self._client.is_connected \
@@ -95,13 +123,19 @@ class SmtpMailer:
                     raise DeliveryError(f"SMTP server disconnected: {exc}", "retried later",
                                         temporary=True, down=True, on_wire=True) from exc
             except errors.SMTPSenderRefused as exc:  # the same sender for every message
+                if exc.code == BUSY:
+                    raise self._busy(exc.message) from exc
                 raise DeliveryError(f"SMTP {exc.code} for the sender {sender}: {exc.message}",
                                     "check delivery.from and the server's sender rules; "
                                     "digests stay queued", temporary=True, down=True) from exc
             except errors.SMTPRecipientsRefused as exc:
                 refused = exc.recipients[0]
+                if refused.code == BUSY:
+                    raise self._busy(refused.message) from exc
                 raise _by_code(refused.code, refused.message) from exc
             except errors.SMTPResponseException as exc:
+                if exc.code == BUSY:
+                    raise self._busy(exc.message) from exc
                 raise _by_code(exc.code, exc.message) from exc
             except (errors.SMTPTimeoutError, OSError) as exc:
                 self._client = None

@@ -8,14 +8,17 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     SmallInteger,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -35,10 +38,17 @@ class OutboxStatus(StrEnum):
 
 
 class DigestKind(StrEnum):
-    """A digest with papers, or the short note sent on an empty day (`empty_digest: note`)."""
+    """A digest with papers, the short note sent on an empty day (`empty_digest: note`), or a
+    web notice queued like them: the confirmation link or the manage link."""
 
     DIGEST = "digest"
     EMPTY = "empty"
+    CONFIRM = "confirm"
+    MANAGE = "manage"
+
+
+DIGEST_KINDS = (DigestKind.DIGEST, DigestKind.EMPTY)  # one per subscriber and date; notices repeat
+_ONE_DIGEST_A_DAY = text("kind IN ('digest', 'empty')")
 
 
 class SubscriberStatus(StrEnum):
@@ -163,11 +173,13 @@ class Subscriber(SQLModel, table=True):
 
 
 class Outbox(SQLModel, table=True):
-    """One digest for one subscriber and one local date; the rendered message is fixed here."""
+    """One digest for one subscriber and one local date, or a web notice (any number); the
+    rendered message is fixed here."""
 
     __tablename__ = "outbox"
-    __table_args__ = (UniqueConstraint("subscriber_id", "digest_date",
-                                       name="uq_outbox_subscriber_date"),)
+    __table_args__ = (Index("uq_outbox_digest_subscriber_date", "subscriber_id", "digest_date",
+                            unique=True, sqlite_where=_ONE_DIGEST_A_DAY,
+                            postgresql_where=_ONE_DIGEST_A_DAY),)
 
     id: int | None = Field(default=None, primary_key=True)
     subscriber_id: int = Field(sa_column=Column(Integer, ForeignKey("subscribers.id",
@@ -247,3 +259,15 @@ class PaperVote(SQLModel, table=True):
     value: int = Field(sa_type=SmallInteger)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Counter(SQLModel, table=True):
+    """Hits on one key in one fixed time window (send quotas, web rate limits), shared by every
+    replica; a row is deleted once its window is over."""
+
+    __tablename__ = "counters"
+
+    key: str = Field(primary_key=True, max_length=200)
+    window: int = Field(sa_column=Column(BigInteger, primary_key=True))  # epoch seconds it starts
+    count: int = 0
+    expires: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))  # epoch seconds

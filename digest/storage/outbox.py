@@ -1,4 +1,5 @@
-"""The outbox: composed digests (one per subscriber and local date), claimed, sent, failed."""
+"""The outbox: composed digests (one per subscriber and local date) and web notices, claimed,
+sent, failed."""
 
 from __future__ import annotations
 
@@ -14,32 +15,51 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Session, col, func, select
 
 from digest.storage.db import rows_in, session_scope
-from digest.storage.models import Outbox, OutboxPaper, OutboxStatus, Paper, Subscriber
+from digest.storage.models import (
+    DIGEST_KINDS,
+    DigestKind,
+    Outbox,
+    OutboxPaper,
+    OutboxStatus,
+    Paper,
+    Subscriber,
+)
 
 log = logging.getLogger(__name__)
 
 
-def composed_pairs(session: Session, subscriber_ids: Sequence[int]) -> set[tuple[int, date]]:
-    """(subscriber id, digest date) of every digest already composed for these subscribers."""
-    rows = rows_in(session, select(col(Outbox.subscriber_id), col(Outbox.digest_date)),
-                   col(Outbox.subscriber_id), list(subscriber_ids))
+def composed_pairs(session: Session, subscriber_ids: Sequence[int],
+                   since: date | None = None) -> set[tuple[int, date]]:
+    """(subscriber id, digest date) of the digests already composed for these subscribers
+    (dated `since` or later, when given: a cycle asks about its own dates, not all history)."""
+    stmt = select(col(Outbox.subscriber_id), col(Outbox.digest_date)) \
+        .where(col(Outbox.kind).in_(DIGEST_KINDS))
+    if since is not None:
+        stmt = stmt.where(col(Outbox.digest_date) >= since)
+    rows = rows_in(session, stmt, col(Outbox.subscriber_id), list(subscriber_ids))
     return {(int(a), b) for a, b in rows}
 
 
 def last_digest_at(session: Session, subscriber_ids: Sequence[int]) -> dict[int, datetime]:
     """When each subscriber's latest digest was composed."""
     rows = rows_in(session, select(Outbox.subscriber_id, func.max(Outbox.created_at))
+                   .where(col(Outbox.kind).in_(DIGEST_KINDS))
                    .group_by(col(Outbox.subscriber_id)),
                    col(Outbox.subscriber_id), list(subscriber_ids))
     return {int(a): b for a, b in rows if b is not None}
 
 
-def already_sent(session: Session, subscriber_ids: Sequence[int]) -> dict[int, set[str]]:
-    """Canonical ids of every paper already placed in each subscriber's digests."""
+def already_sent(session: Session, subscriber_ids: Sequence[int],
+                 first_seen_since: datetime | None = None) -> dict[int, set[str]]:
+    """Canonical ids of the papers already placed in each subscriber's digests; only those
+    first seen at or after `first_seen_since`, when given (today's candidates: a paper can
+    only be in digests composed after it was first seen, so the rest cannot matter)."""
     out: dict[int, set[str]] = defaultdict(set)
-    rows = rows_in(session, select(OutboxPaper.subscriber_id, Paper.canonical_id)
-                   .join(Paper, col(Paper.id) == col(OutboxPaper.paper_id)),
-                   col(OutboxPaper.subscriber_id), list(subscriber_ids))
+    stmt = select(OutboxPaper.subscriber_id, Paper.canonical_id) \
+        .join(Paper, col(Paper.id) == col(OutboxPaper.paper_id))
+    if first_seen_since is not None:
+        stmt = stmt.where(col(Paper.first_seen_at) >= first_seen_since)
+    rows = rows_in(session, stmt, col(OutboxPaper.subscriber_id), list(subscriber_ids))
     for sid, pid in rows:
         out[int(sid)].add(pid)
     return out
@@ -103,6 +123,7 @@ def latest_failures(session: Session) -> dict[int, tuple[date, str]]:
     """Each subscriber's most recent failed digest: its date and reason."""
     rows = session.exec(select(col(Outbox.subscriber_id), col(Outbox.digest_date), col(Outbox.last_error))
                         .where(Outbox.status == OutboxStatus.FAILED)
+                        .where(col(Outbox.kind).in_(DIGEST_KINDS))
                         .order_by(col(Outbox.digest_date))).all()
     return {int(sid): (day, error or "") for sid, day, error in rows}
 
@@ -135,13 +156,42 @@ _SUBSCRIBER_OK = (update(Subscriber).where(col(Subscriber.id) == bindparam("sub_
 
 
 def mark_sent(engine: Engine, rows: Sequence[Outbox], now: datetime) -> None:
-    """Accepted by the server: these rows are sent and their subscribers' streaks reset, in
-    one commit."""
+    """Accepted by the server: these rows are sent and, for digests, their subscribers'
+    streaks reset and last digest dates moved on, in one commit."""
+    digests = [r for r in rows if r.kind in DIGEST_KINDS]
     with engine.begin() as conn:
         conn.execute(_MARK_SENT, [{"row_id": r.id, "sent_at": now, "claimed": r.claimed_at}
                                   for r in rows])
-        conn.execute(_SUBSCRIBER_OK, [{"sub_id": r.subscriber_id, "day": r.digest_date}
-                                      for r in rows])
+        if digests:
+            conn.execute(_SUBSCRIBER_OK, [{"sub_id": r.subscriber_id, "day": r.digest_date}
+                                          for r in digests])
+
+
+def queue_notice(session: Session, subscriber_id: int, kind: DigestKind, recipient: str,
+                 subject: str, message_id: str, message: bytes, now: datetime) -> Outbox:
+    """Queue a web notice (confirmation or manage link) like a digest; flushed, so it has
+    its id."""
+    row = Outbox(subscriber_id=subscriber_id, digest_date=now.date(), kind=kind,
+                 message_id=message_id, recipient=recipient, subject=subject, message=message,
+                 created_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def claim_row(engine: Engine, row_id: int, now: datetime) -> Outbox | None:
+    """Claim one queued row by id (a notice sent right after the request that queued it);
+    None when it is not queued any more (a deliverer took it, or it was cancelled)."""
+    with session_scope(engine) as session:
+        result = session.execute(update(Outbox).where(col(Outbox.id) == row_id)
+                                 .where(col(Outbox.status) == OutboxStatus.QUEUED)
+                                 .values(status=OutboxStatus.SENDING, claimed_at=now))
+        if getattr(result, "rowcount", 0) != 1:
+            return None
+        row = session.get(Outbox, row_id)
+        if row is not None:
+            session.expunge(row)
+        return row
 
 
 def reassert_claim(engine: Engine, row: Outbox, now: datetime) -> bool:

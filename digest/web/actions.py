@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -15,7 +17,7 @@ from digest.compose.views import PaperView, paper_view, why_line
 from digest.config import SubscriberConfig
 from digest.rank.stored import interest_of, rank_configured
 from digest.storage.db import session_scope
-from digest.storage.models import Origin, Subscriber, SubscriberStatus
+from digest.storage.models import DigestKind, Origin, Subscriber, SubscriberStatus
 from digest.storage.outbox import cancel_queued
 from digest.storage.papers import papers_first_seen
 from digest.storage.subscribers import find_subscriber, interests_of, kept_on_edit
@@ -30,8 +32,9 @@ from digest.web.common import (
     resend_due,
 )
 from digest.web.forms import parse_subscription
-from digest.web.mail import send_notice
+from digest.web.mail import queue_mail, send_queued
 
+log = logging.getLogger(__name__)
 CHECK_INBOX = ("Check your inbox",
                "If this address can receive email, a message with a link is on its way. "
                "Nothing is sent to you until you confirm.")
@@ -75,13 +78,35 @@ async def subscribe_post(web: Web, request: Request) -> Response:
                         preview=await asyncio.to_thread(preview_papers, web,
                                                          result.subscriber))
     email = str(result.subscriber.email).lower()
+    response = web.page(request, "message", heading=CHECK_INBOX[0], message=CHECK_INBOX[1])
     if web.limiter.allow("address", email, web.config.web.rate_limit_per_address, 86400):
-        await register(web, result.subscriber)
-    return web.page(request, "message", heading=CHECK_INBOX[0], message=CHECK_INBOX[1])
+        # after the answer: it takes as long for a known address as for an unknown one
+        response.background = BackgroundTask(register_and_send, web, result.subscriber)
+    return response
 
 
-async def register(web: Web, wanted: SubscriberConfig) -> None:
-    """Create or refresh a pending subscription and email the right link (rate-limited)."""
+async def register_and_send(web: Web, wanted: SubscriberConfig) -> None:
+    """Register (queueing the notice in the outbox), then send the notice at once."""
+    try:
+        queued = await asyncio.to_thread(register, web, wanted)
+    except Exception:  # the page is answered already; the reason goes to the log
+        log.exception("could not register a subscription request")
+        return
+    if queued is not None:
+        await send_queued(web.engine, web.config, queued)
+
+
+def send_after(web: Web, queued: int | None, response: Response) -> Response:
+    """Send the notice queued by this request once the response is out (a mail server outage
+    leaves it queued for the delivery loop)."""
+    if queued is not None:
+        response.background = BackgroundTask(send_queued, web.engine, web.config, queued)
+    return response
+
+
+def register(web: Web, wanted: SubscriberConfig) -> int | None:
+    """Create or refresh a pending subscription and queue the right link (rate-limited); the
+    queued notice's outbox id."""
     now, key = web.clock(), web.key()
     email = str(wanted.email).lower()
     with session_scope(web.engine) as session:
@@ -98,12 +123,12 @@ async def register(web: Web, wanted: SubscriberConfig) -> None:
             row.status = SubscriberStatus.PENDING
         if not resend_due(row, web):
             session.add(row)
-            return
+            return None
         row.confirm_sent_at = now
         session.add(row)
         session.flush()
         link = f"{web.base}/{kind}/{make_token(key, kind, row)}"
-    await send_notice(web.config, kind, email, link, now)
+        return queue_mail(session, web.config, DigestKind(kind), row, link, now)
 
 
 def apply_settings(row: Subscriber, wanted: SubscriberConfig) -> None:
@@ -189,12 +214,17 @@ async def manage_action(web: Web, request: Request, row: Subscriber, token: str,
         word = "paused" if action == "pause" else "on again"
         return manage_page(web, request, reload(web, row), token, notice=f"Your digest is {word}.")
     if action == "revoke":
-        update_subscriber(web, row, lambda s: setattr(s, "token_nonce", secrets.token_hex(8)))
-        fresh = reload(web, row)
-        await send_notice(web.config, "manage", fresh.email,
-                          f"{web.base}/manage/{make_token(web.key(), 'manage', fresh)}", web.clock())
-        return web.page(request, "message", heading="All old links are revoked",
-                        message="A new link to this page has been emailed to you.")
+        with session_scope(web.engine) as session:
+            stored = session.get(Subscriber, row.id)
+            assert stored is not None
+            stored.token_nonce, stored.updated_at = secrets.token_hex(8), web.clock()
+            session.add(stored)
+            session.flush()
+            link = f"{web.base}/manage/{make_token(web.key(), 'manage', stored)}"
+            queued = queue_mail(session, web.config, DigestKind.MANAGE, stored, link, web.clock())
+        return send_after(web, queued, web.page(
+            request, "message", heading="All old links are revoked",
+            message="A new link to this page has been emailed to you."))
     return bad_form(web, request)
 
 

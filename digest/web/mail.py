@@ -1,4 +1,5 @@
-"""Transactional emails of the web app: confirm your address, your manage link."""
+"""Transactional emails of the web app: confirm your address, your manage link. They are queued
+in the outbox like digests (retried, sent once) and sent right after the response."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
 from digest.compose.message import header_policy, mail_address
 from digest.config import Config
-from digest.deliver.mailer import make_mailer
-from digest.errors import DigestError
+from digest.deliver.outbox import deliver_row
+from digest.storage.models import DigestKind, Subscriber
+from digest.storage.outbox import queue_notice
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +30,8 @@ BODIES = {
 }
 
 
-def build_notice(config: Config, kind: str, recipient: str, link: str, now: datetime) -> bytes:
+def build_notice(config: Config, kind: str, recipient: str, link: str, now: datetime,
+                 message_id: str | None = None) -> bytes:
     """A short plain-text email with one link."""
     subject, body = BODIES[kind]
     msg = EmailMessage(policy=header_policy(recipient, config.delivery.from_address))
@@ -33,22 +39,32 @@ def build_notice(config: Config, kind: str, recipient: str, link: str, now: date
     msg["To"] = recipient
     msg["Subject"] = subject
     msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = make_msgid(idstring=kind, domain=config.delivery.list_domain)
+    msg["Message-ID"] = message_id or make_msgid(idstring=kind, domain=config.delivery.list_domain)
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(body.format(link=link))
     return msg.as_bytes()
 
 
-async def send_notice(config: Config, kind: str, recipient: str, link: str,
-                      now: datetime) -> bool:
-    """Send one notice through the configured transport; failures are logged, not shown."""
+def queue_mail(session: Session, config: Config, kind: DigestKind, row: Subscriber, link: str,
+               now: datetime) -> int:
+    """Queue one notice in the outbox, in the caller's transaction; its row id."""
+    address = mail_address(row.email)
+    message_id = make_msgid(idstring=kind.value, domain=config.delivery.list_domain)
+    message = build_notice(config, kind.value, address, link, now, message_id)
+    queued = queue_notice(session, row.id or 0, kind, address, BODIES[kind.value][0],
+                          message_id, message, now)
+    return queued.id or 0
+
+
+async def send_queued(engine: Engine, config: Config, row_id: int) -> None:
+    """Send a queued notice now (after the response); when it cannot go out, the delivery
+    loop retries it. Never raises: the page has been answered already."""
     try:
-        address = mail_address(recipient)
-        async with make_mailer(config) as mailer:
-            await mailer.send(config.delivery.from_address, address,
-                              build_notice(config, kind, address, link, now))
-    except Exception as exc:  # a notice never breaks the page; the reason is logged
-        log.error("could not send the %s email to %s: %s", kind, recipient, exc,
-                  exc_info=not isinstance(exc, DigestError))
-        return False
-    return True
+        report = await deliver_row(engine, config, row_id)
+    except Exception:  # logged without the message (it carries the user's link)
+        log.exception("could not send queued notice %d now; the delivery loop retries it", row_id)
+        return
+    for error in report.errors:
+        log.warning("notice %d: %s", row_id, error)
+    if report.retry:
+        log.info("notice %d stays queued; the delivery loop retries it", row_id)

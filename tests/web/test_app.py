@@ -155,7 +155,8 @@ def test_unsubscribe_get_shows_a_button_post_acts_and_cancels_queued(site: Site)
     assert done.status_code == 200 and "You are unsubscribed" in done.text
     assert subscriber(site).status == "unsubscribed"
     with Session(site.engine) as s:
-        assert [o.status for o in s.exec(select(Outbox)).all()] == ["cancelled"]
+        digests = s.exec(select(Outbox).where(Outbox.kind == "digest")).all()
+        assert [o.status for o in digests] == ["cancelled"]
 
 
 def confirm_manage(site: Site) -> str:
