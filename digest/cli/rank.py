@@ -7,6 +7,7 @@ import asyncio
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -16,6 +17,7 @@ from digest.compose.select import rank_window
 from digest.config import load_config
 from digest.ingest.poll import store_missing_liked
 from digest.rank import Pick
+from digest.sources.jsonl import SOURCE_ID
 from digest.storage.models import Paper
 
 
@@ -31,7 +33,7 @@ def add_parsers(sub: Subparsers) -> None:
                    help="last published date (YYYY-MM-DD)")
     p.add_argument("--top", type=int, metavar="N",
                    help="how many papers (default: the subscriber's max_papers)")
-    p.add_argument("--json", action="store_true", help='print [{"id", "score", "reasons"}]')
+    p.add_argument("--json", action="store_true", help='print [{"id", "score", "reasons"[, "source_id"]}]')
     semantic = add_command(sub, "semantic", "set up the optional semantic ranker", None,
                            config=False)
     actions = semantic.add_subparsers(dest="action", required=True)
@@ -58,10 +60,18 @@ def cmd_rank(args: argparse.Namespace) -> int:
     ranked = rank_window(engine, config, args.subscriber, args.since, args.until)
     picks = ranked.picks[: args.top or None]
     if args.json:
-        print(json.dumps([p.as_json() for p in picks], indent=2, ensure_ascii=False))
+        print(json.dumps([with_source_id(p.as_json(), ranked.papers[p.id]) for p in picks],
+                         indent=2, ensure_ascii=False))
     else:
         print_picks(picks, ranked.papers)
     return 0
+
+
+def with_source_id(pick: dict[str, Any], paper: Paper) -> dict[str, Any]:
+    """A pick's JSON plus `source_id`, the id a `jsonl` file gave the paper when the stored
+    key is another (a DOI or a content hash)."""
+    source_id = paper.signals.get(SOURCE_ID)
+    return {**pick, SOURCE_ID: source_id} if isinstance(source_id, str) else pick
 
 
 def print_picks(picks: list[Pick], papers: dict[str, Paper]) -> None:
@@ -72,5 +82,6 @@ def print_picks(picks: list[Pick], papers: dict[str, Paper]) -> None:
     for n, pick in enumerate(picks, 1):
         why = "; ".join(f"{r.kind}: {r.label}" + (f" ({', '.join(r.terms)})" if r.terms else "")
                         for r in pick.reasons)
-        table.add_row(str(n), f"{pick.score:.3f}", pick.id, papers[pick.id].title[:100], why)
+        shown = with_source_id({}, papers[pick.id]).get(SOURCE_ID, pick.id)
+        table.add_row(str(n), f"{pick.score:.3f}", shown, papers[pick.id].title[:100], why)
     Console(width=160).print(table)

@@ -14,6 +14,7 @@ from digest.sources.records import PaperRecord
 from digest.text import MAX_AUTHORS, author_name, http_url, one_line, paragraph, safe_signals
 
 log = logging.getLogger(__name__)
+SOURCE_ID = "source_id"  # signal: a non-arXiv `id` as the caller wrote it (the key is a DOI or hash)
 
 
 class JsonlSource(SourceBase):
@@ -57,8 +58,13 @@ def from_dict(doc: dict[str, Any]) -> PaperRecord:
     authors = doc.get("authors") or []
     if isinstance(authors, str):
         authors = authors.split(",")
+    key = canonical_id(arxiv_id, doi, title, url or None)
+    signals = safe_signals(doc["signals"]) if isinstance(doc.get("signals"), dict) else {}
+    caller_id = one_line(raw_id, 200)
+    if caller_id and not split_arxiv_id(raw_id) and caller_id != key:
+        signals[SOURCE_ID] = caller_id  # the caller's own id, shown by `digest rank --json`
     return PaperRecord(
-        canonical_id=canonical_id(arxiv_id, doi, title, url or None),
+        canonical_id=key,
         arxiv_id=arxiv_id, version=version, title=title,
         abstract=paragraph(str(doc.get("abstract") or doc.get("summary") or "")),
         authors=[a for a in (author_name(str(x)) for x in authors) if a][:MAX_AUTHORS],
@@ -68,7 +74,7 @@ def from_dict(doc: dict[str, Any]) -> PaperRecord:
         url=url or (f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None),
         pdf_url=http_url(doc.get("pdf")) or (f"https://arxiv.org/pdf/{arxiv_id}" if arxiv_id else None),
         comment=one_line(str(doc["comment"]), 1000) if doc.get("comment") else None,
-        signals=safe_signals(doc["signals"]) if isinstance(doc.get("signals"), dict) else {},
+        signals=signals,
     )
 
 

@@ -65,3 +65,27 @@ def test_liked_ids_not_stored_are_fetched_once(tmp_path: Path, feed_server: Feed
 def test_unknown_subscriber_exits_2(tmp_path: Path, feed_server: FeedServer) -> None:
     config = setup(tmp_path, feed_server, {"topics": ["x"]})
     assert main(["rank", "-c", str(config), "--subscriber", "who@example.org"]) == 2
+
+
+def test_json_keeps_the_callers_own_ids(tmp_path: Path, feed_server: FeedServer,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    config = setup(tmp_path, feed_server, {"topics": ["ribosome profiling of translation"]})
+    own = tmp_path / "own.jsonl"
+    own.write_text("".join(json.dumps(x) + "\n" for x in [
+        {"id": "lab-note-17", "title": "Ribosome profiling of translation in yeast",
+         "abstract": "Ribosome profiling measures translation genome-wide.", "published": "2026-06-11"},
+        {"id": "10.1101/2026.06.11.555", "title": "Ribosome profiling of translation in mice",
+         "abstract": "Ribosome profiling of translation.", "published": "2026-06-11"}]))
+    data = yaml.safe_load(config.read_text())
+    data["sources"].append({"name": "own", "type": "jsonl", "path": str(own)})
+    config.write_text(yaml.safe_dump(data))
+    assert main(["poll", "-c", str(config)]) == 0
+    picks = rank_json(capsys, "-c", str(config), "--subscriber", "ada@example.org",
+                      "--since", "2026-06-11", "--top", "2")
+    by_source = {p["source_id"]: p["id"] for p in picks}
+    assert by_source.keys() == {"lab-note-17", "10.1101/2026.06.11.555"}
+    assert str(by_source["lab-note-17"]).startswith("sha1:")
+    assert by_source["10.1101/2026.06.11.555"] == "doi:10.1101/2026.06.11.555"
+    others = rank_json(capsys, "-c", str(config), "--subscriber", "ada@example.org",
+                       "--since", "2026-06-11", "--top", "5")
+    assert all("source_id" not in p for p in others if not str(p["id"]).startswith(("sha1:", "doi:")))

@@ -50,3 +50,15 @@ def test_links_other_than_http_are_dropped() -> None:
     assert paper.signals == {"hf_upvotes": 3, "project_page": "https://ok.example/p"}
     no_id = jsonl.parse(json.dumps({"title": "t", "url": "javascript:x"}).encode())[0]
     assert no_id.url is None
+
+
+def test_callers_own_id_is_kept_when_the_key_is_a_hash_or_doi() -> None:
+    lines = [{"id": "PMC7301", "title": "Ribosome profiling"},
+             {"id": "10.1101/2026.06.01.123", "title": "A preprint"},
+             {"id": "2306.15626v2", "title": "LeanDojo"},
+             {"title": "No id at all"}]
+    papers = jsonl.parse("\n".join(json.dumps(x) for x in lines).encode())
+    assert papers[0].canonical_id.startswith("sha1:") and papers[0].signals == {"source_id": "PMC7301"}
+    assert papers[1].canonical_id == "doi:10.1101/2026.06.01.123"
+    assert papers[1].signals == {"source_id": "10.1101/2026.06.01.123"}
+    assert papers[2].signals == {} and papers[3].signals == {}  # arXiv ids come back as given
