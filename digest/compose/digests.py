@@ -42,7 +42,13 @@ from digest.storage.outbox import (
     save_digest,
     save_digests,
 )
-from digest.storage.subscribers import active_subscribers, find_subscriber, sync_subscribers
+from digest.storage.subscribers import (
+    SendSchedule,
+    active_by_ids,
+    find_subscriber,
+    send_schedules,
+    sync_subscribers,
+)
 from digest.text import one_line
 from digest.tokens import make_token
 
@@ -88,10 +94,11 @@ class Composed:
 
 
 def due_subscribers(session: Session, now: datetime, force: bool,
-                    only: str | None = None) -> list[tuple[Subscriber, date]]:
-    """Active subscribers whose digest for their local date is due and not yet composed."""
+                    only: str | None = None) -> list[tuple[SendSchedule, date]]:
+    """Active subscribers whose digest for their local date is due and not yet composed (their
+    send settings only: the full rows are read chunk by chunk)."""
     out = []
-    for sub in active_subscribers(session, only):
+    for sub in send_schedules(session, only):
         try:
             day = now.astimezone(ZoneInfo(sub.timezone)).date() if force else due_date(sub, now)
         except (ValueError, KeyError, ZoneInfoNotFoundError):  # a row's zone or send time
@@ -99,7 +106,8 @@ def due_subscribers(session: Session, now: datetime, force: bool,
             continue
         if day is not None:
             out.append((sub, day))
-    composed = composed_pairs(session, [s.id for s, _ in out if s.id is not None])
+    earliest = min((d for _, d in out), default=None)
+    composed = composed_pairs(session, [s.id for s, _ in out], earliest)
     return [(s, d) for s, d in out if (s.id, d) not in composed]
 
 
@@ -107,7 +115,8 @@ def compose_due(engine: Engine, config: Config, now: datetime | None = None, *,
                 force: bool = False, only: str | None = None,
                 dry_run: bool = False, should_stop: Callable[[], bool] = lambda: False,
                 ) -> list[Composed]:
-    """Compose today's digest for every due subscriber (all active ones with `force`)."""
+    """Compose today's digest for every due subscriber (all active ones with `force`), a chunk
+    of subscribers at a time: memory follows the chunk, not the number of subscribers."""
     now = now or utcnow()
     with session_scope(engine) as session:
         sync_subscribers(session, config.subscribers)
@@ -116,22 +125,32 @@ def compose_due(engine: Engine, config: Config, now: datetime | None = None, *,
                                          "check the address against the config and "
                                          "`digest subscribers list`")
         due = due_subscribers(session, now, force, only)
-        ids = [s.id for s, _ in due if s.id is not None]
-        since = last_digest_at(session, ids)
-        sent = already_sent(session, ids)
-    groups: dict[datetime, list[tuple[Subscriber, date]]] = defaultdict(list)
+        since = last_digest_at(session, [s.id for s, _ in due])
+    groups: dict[datetime, list[tuple[int, date]]] = defaultdict(list)
     for sub, day in due:
-        groups[since.get(sub.id or 0, now - FIRST_WINDOW)].append((sub, day))
+        groups[since.get(sub.id, now - FIRST_WINDOW)].append((sub.id, day))
+    del due, since
     results: list[Composed] = []
     for start, members in sorted(groups.items()):
         for first in range(0, len(members), COMPOSE_CHUNK):
             if should_stop():
                 return results
             chunk = members[first:first + COMPOSE_CHUNK]
-            with work_claim(engine, "compose", [s.id or 0 for s, _ in chunk]) as ours:
+            with work_claim(engine, "compose", [sid for sid, _ in chunk]) as ours:
                 if ours:  # another replica composing this chunk right now: leave it to it
-                    results += _compose_group(engine, config, chunk, start, sent, now, dry_run)
+                    results += _compose_chunk(engine, config, chunk, start, now, dry_run)
     return results
+
+
+def _compose_chunk(engine: Engine, config: Config, chunk: Sequence[tuple[int, date]],
+                   since: datetime, now: datetime, dry_run: bool) -> list[Composed]:
+    """Read the chunk's subscribers (those still active) and what they were already sent of
+    the window's papers, then compose their digests."""
+    with session_scope(engine) as session:
+        rows = active_by_ids(session, [sid for sid, _ in chunk])
+        sent = already_sent(session, list(rows), since)
+    members = [(rows[sid], day) for sid, day in chunk if sid in rows]
+    return _compose_group(engine, config, members, since, sent, now, dry_run)
 
 
 def _compose_group(engine: Engine, config: Config, members: Sequence[tuple[Subscriber, date]],
@@ -272,7 +291,7 @@ def preview_digest(engine: Engine, config: Config, email: str,
             return None
         since = last_digest_at(session, [sub.id]).get(sub.id, now - FIRST_WINDOW)
         selection = select_papers(session, config, [sub], since, now,
-                                  already_sent(session, [sub.id]))
+                                  already_sent(session, [sub.id], since))
     day = now.astimezone(ZoneInfo(sub.timezone)).date()
     interest = selection.interests[0]
     chosen = selection.ranked.picks[sub.email]

@@ -6,6 +6,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from digest.storage.models import Subscriber
+from digest.storage.subscribers import SendSchedule
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -20,7 +21,7 @@ def local_send_time(day: date, send_at: time, zone: ZoneInfo) -> datetime:
     return aware
 
 
-def sends_on(subscriber: Subscriber, day: date) -> bool:
+def sends_on(subscriber: Subscriber | SendSchedule, day: date) -> bool:
     """Whether the subscriber's cadence includes this local date."""
     if subscriber.cadence == "weekdays":
         return day.weekday() < 5
@@ -35,7 +36,7 @@ def parse_send_at(value: str) -> time:
     return time(int(hours), int(minutes))
 
 
-def due_date(subscriber: Subscriber, now: datetime) -> date | None:
+def due_date(subscriber: Subscriber | SendSchedule, now: datetime) -> date | None:
     """The local date whose digest is due at `now` (send time passed, cadence allows), or None."""
     zone = ZoneInfo(subscriber.timezone)
     today = now.astimezone(zone).date()

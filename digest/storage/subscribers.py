@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from digest.clock import utcnow
@@ -99,6 +100,36 @@ def active_subscribers(session: Session, only: str | None = None) -> list[Subscr
     if only:
         stmt = stmt.where(Subscriber.email == only.strip().lower())
     return list(session.exec(stmt.order_by(col(Subscriber.id))).all())
+
+
+class SendSchedule(NamedTuple):
+    """An active subscriber's address and send settings, without the interests: what deciding
+    who is due needs, small enough to hold for every subscriber at once."""
+
+    id: int
+    email: str
+    timezone: str
+    send_at: str
+    cadence: str
+    weekly_day: str
+
+
+def send_schedules(session: Session, only: str | None = None) -> list[SendSchedule]:
+    """Active subscribers' send settings by id (just `only`, an address, when given)."""
+    stmt = sa_select(col(Subscriber.id), col(Subscriber.email), col(Subscriber.timezone),
+                     col(Subscriber.send_at), col(Subscriber.cadence),
+                     col(Subscriber.weekly_day)) \
+        .where(col(Subscriber.status) == SubscriberStatus.ACTIVE)
+    if only:
+        stmt = stmt.where(col(Subscriber.email) == only.strip().lower())
+    rows = session.execute(stmt.order_by(col(Subscriber.id))).all()
+    return [SendSchedule(*row) for row in rows]
+
+
+def active_by_ids(session: Session, ids: Sequence[int]) -> dict[int, Subscriber]:
+    """The full rows of those of `ids` still active (one chunk of a compose cycle)."""
+    stmt = select(Subscriber).where(Subscriber.status == SubscriberStatus.ACTIVE)
+    return {row.id or 0: row for row in rows_in(session, stmt, col(Subscriber.id), list(ids))}
 
 
 def all_subscribers(session: Session) -> list[Subscriber]:
