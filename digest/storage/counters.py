@@ -2,12 +2,14 @@
 
 One row per (key, window); a hit is one atomic INSERT .. ON CONFLICT DO UPDATE .. WHERE
 count < limit RETURNING, so replicas taking hits at the same moment never pass a limit
-together. Rows are deleted once their window is over (at most once a minute per process).
+together. Rows are deleted once the window after theirs is over (at most once a minute per
+process), so the table holds only live windows.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -49,29 +51,40 @@ def hashed(bucket: str, value: str) -> str:
     return f"{bucket}:{hashlib.sha256(value.encode()).hexdigest()[:40]}"
 
 
-def _upsert(conn: Connection, limit: Limit, now: float) -> bool:
+def _upsert(conn: Connection, limit: Limit, now: float, sliding: bool) -> bool:
     start = limit.window(now)
-    module: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
     table = Counter.__table__  # type: ignore[attr-defined]
+    room = limit.limit
+    if sliding:  # the previous window still counts for the part of it within `seconds` of now
+        before = conn.execute(select(table.c.count).where(table.c.key == limit.key)
+                              .where(table.c.window == start - limit.seconds)).scalar() or 0
+        room -= math.ceil(before * (1 - (now - start) / limit.seconds))
+        if room <= 0:
+            return False
+    module: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = module.insert(table).values(key=limit.key, window=start, count=1,
-                                       expires=start + limit.seconds)
+                                       expires=start + 2 * limit.seconds)
     stmt = stmt.on_conflict_do_update(index_elements=["key", "window"],
                                       set_={"count": table.c.count + 1},
-                                      where=table.c.count < limit.limit).returning(table.c.count)
+                                      where=table.c.count < room).returning(table.c.count)
     return conn.execute(stmt).first() is not None
 
 
 def take(engine: Engine, limits: Sequence[Limit], now: float | None = None,
-         guard: bool = True) -> float:
+         sliding: bool = False) -> float:
     """Count one hit against every limit, all or none: 0.0 when taken, else the seconds until
-    the window that refused it is over (nothing is counted then). Web rate limits pass
-    `guard=False`: they count requests that arrived, not messages on their way."""
+    the window that refused it is over (nothing is counted then).
+
+    Send quotas count calendar windows, and take no hit in a window's last tenth (a message on
+    its way must not arrive in the next one). `sliding` (web rate limits) also counts the
+    previous window's hits, weighted by how much of it lies within `seconds` of now, so a
+    client gets no fresh allowance at a window's start."""
     now = time.time() if now is None else now
-    if guard and (closing := max((lim.closing(now) for lim in limits), default=0.0)):
+    if not sliding and (closing := max((lim.closing(now) for lim in limits), default=0.0)):
         return closing
     _sweep(engine, now)
     with engine.connect() as conn, conn.begin() as tx:
-        refused = [lim for lim in limits if not _upsert(conn, lim, now)]
+        refused = [lim for lim in limits if not _upsert(conn, lim, now, sliding)]
         if refused:
             tx.rollback()
             return max(lim.window(now) + lim.seconds - now for lim in refused)

@@ -43,9 +43,12 @@ class Web:
     config: Config
     engine: Engine
     env: Environment
-    limiter: RateLimiter = field(default_factory=RateLimiter)
     clock: Callable[[], datetime] = utcnow
     _key: str | None = None
+    limiter: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.engine)
 
     @property
     def base(self) -> str:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import secrets
-import time
-from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import Engine
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+
+from digest.storage.counters import Limit, hashed, take
 
 CSRF_COOKIE = "digest_csrf"
 CSRF_FIELD = "csrf_token"
@@ -63,30 +64,16 @@ def csrf_ok(request: Request, submitted: str | None) -> bool:
 
 
 class RateLimiter:
-    """Sliding-window counters per (bucket, key), in memory (one web process)."""
+    """Per (bucket, key) limits kept in the database, so every replica counts the same hits;
+    keys are stored hashed (no addresses or IPs), windows slide and old ones are deleted."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000) -> None:
-        self._hits: dict[tuple[str, str], deque[float]] = defaultdict(deque)
-        self._clock = clock
-        self.max_keys = max_keys
-
-    def _forget_idle(self, now: float, window_seconds: float) -> None:
-        idle = [k for k, hits in self._hits.items() if not hits or hits[-1] <= now - window_seconds]
-        for key in idle or list(self._hits)[: len(self._hits) // 2]:
-            del self._hits[key]
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
     def allow(self, bucket: str, key: str, limit: int, window_seconds: float) -> bool:
         """Record a hit; False when `limit` hits already happened within the window."""
-        now = self._clock()
-        if len(self._hits) >= self.max_keys:  # bounded: forget keys with no recent hit
-            self._forget_idle(now, window_seconds)
-        hits = self._hits[(bucket, key)]
-        while hits and hits[0] <= now - window_seconds:
-            hits.popleft()
-        if len(hits) >= limit:
-            return False
-        hits.append(now)
-        return True
+        hit = Limit(hashed(f"web:{bucket}", key), limit, max(1, int(window_seconds)))
+        return take(self.engine, [hit], sliding=True) == 0.0
 
 
 def client_ip(request: Request, trust_proxy: bool, hops: int = 1) -> str:
