@@ -16,9 +16,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from digest.clock import utcnow
-from digest.compose.digests import compose_due
 from digest.config import Config, load_config
-from digest.deliver.outbox import deliver_queue, requeue_in_flight
+from digest.daemon.cycle import compose_and_deliver
+from digest.deliver.outbox import requeue_in_flight
 from digest.errors import ConfigError
 from digest.ingest.poll import poll_sources
 from digest.storage.db import open_database
@@ -173,8 +173,8 @@ class Daemon:
                 self.scheduler.modify_job("deliver", next_run_time=utcnow())
 
     async def deliver_cycle(self, force: bool = False) -> bool:
-        """Compose what is due (in a worker thread), then deliver the queue; False when the
-        mail server could not be reached (everything stays queued)."""
+        """Compose what is due (in a worker thread) while delivering what is queued; False
+        when the mail server could not be reached (everything stays queued)."""
         if self.stop.is_set():
             return True
         if not self._first_poll_done:
@@ -182,13 +182,13 @@ class Daemon:
             if not self._first_poll_done:
                 return True
         async with self._busy:
-            composed = await asyncio.to_thread(compose_due, self.engine, self.config,
-                                               force=force, should_stop=self.stop.is_set)
-            for c in composed:
+            cycle = await compose_and_deliver(self.engine, self.config, force=force,
+                                              stop=self.stop)
+            for c in cycle.composed:
                 log.log(logging.WARNING if c.error else logging.INFO,
                         "composed %s for %s (%s, %d papers)%s", c.digest_date, c.email, c.status,
                         c.papers, f": {c.error}" if c.error else "")
-            report = await deliver_queue(self.engine, self.config, stop=self.stop)
+            report = cycle.delivery
             if report.sent or report.retry or report.failed:
                 log.info("delivered %d, to retry %d, failed %d", report.sent, report.retry,
                          report.failed)

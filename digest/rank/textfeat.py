@@ -166,7 +166,7 @@ def doc_terms_many(texts: Sequence[tuple[str, str]], wanted_phrases: frozenset[s
     found: list[Counter[str]] = [Counter() for _ in docs]
     postings: dict[str, set[int]] = {}
     for n, doc in enumerate(docs):
-        for stem_ in doc.stems:
+        for stem_ in {*doc.title, *doc.abstract}:
             postings.setdefault(stem_, set()).add(n)
     for key in wanted_phrases:
         parts = key.split(" ")
@@ -207,7 +207,6 @@ class Analysed:
     abstract: tuple[str, ...]
     counts: Counter[str]
     length: float
-    stems: frozenset[str]
 
 
 ANALYSED_CACHE = 12_288  # documents kept analysed: a day's candidates and the liked papers
@@ -222,8 +221,7 @@ def analysed(title: str, abstract: str) -> Analysed:
     counts: Counter[str] = Counter(content_terms(t_words))
     counts.update(counts)  # title twice
     counts.update(content_terms(a_words))
-    return Analysed(t_words, a_words, counts, float(sum(counts.values())),
-                    frozenset(t_words) | frozenset(a_words))
+    return Analysed(t_words, a_words, counts, float(sum(counts.values())))
 
 
 @dataclass
