@@ -74,6 +74,7 @@ class _Run:
     live: int = 0
     refused: int = 0  # connections closed by a 421
     failed: bool = False
+    claiming: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def stopping(self) -> bool:
         """Stop claiming and sending (the server is down, the quota is used up, SIGTERM)."""
@@ -145,6 +146,8 @@ async def deliver_queue(engine: Engine, config: Config, mailer: Mailer | None = 
                                        return_exceptions=True)
     finally:  # every outcome is saved, whatever happened
         writer.close()
+    if run.refused and not report.sent:
+        report.server_down = True  # no connection got through: the server is busy for us
     if mailer is None and config.delivery.transport == "smtp":
         _pool_size[server] = max(1, count - run.refused) if run.refused \
             else min(wanted, count + 1)
@@ -160,9 +163,8 @@ async def _connection(run: _Run, mailer: Mailer) -> None:
     try:
         async with mailer as active:
             while not run.stopping():
-                with session_scope(run.engine) as session:
-                    batch = claim_outbox(session, run.now or utcnow(), run.batch,
-                                         run.config.delivery.claim_timeout_seconds)
+                async with run.claiming:  # one claim at a time (SQLite has no SKIP LOCKED)
+                    batch = await asyncio.to_thread(_claim, run)
                 if not batch or not await _send_batch(run, active, batch, pending):
                     break
     except BaseException:
@@ -171,6 +173,13 @@ async def _connection(run: _Run, mailer: Mailer) -> None:
     finally:
         await _drain(pending)
         run.live -= 1
+
+
+def _claim(run: _Run) -> list[Outbox]:
+    """Claim the next small batch (in a worker thread: the other connections keep sending)."""
+    with session_scope(run.engine) as session:
+        return claim_outbox(session, run.now or utcnow(), run.batch,
+                            run.config.delivery.claim_timeout_seconds)
 
 
 async def _send_batch(run: _Run, mailer: Mailer, batch: list[Outbox],

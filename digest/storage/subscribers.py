@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import select as sa_select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from digest.clock import utcnow
@@ -62,14 +63,20 @@ def sync_subscribers(session: Session, configured: Sequence[SubscriberConfig]) -
     wanted = {str(s.email).lower(): s for s in configured}
     rows = {r.email: r for r in session.exec(select(Subscriber)
                                              .where(col(Subscriber.email).in_(list(wanted))))}
+    if missing := [email for email in wanted if email not in rows]:
+        # replicas starting together insert the same addresses: the later ones skip them
+        fresh = [Subscriber(email=email, origin=Origin.CONFIG, token_nonce=secrets.token_hex(8))
+                 .model_dump(exclude={"id"}) for email in missing]
+        session.execute(_insert_ignore(session), fresh)
+        rows.update({r.email: r for r in session.exec(
+            select(Subscriber).where(col(Subscriber.email).in_(missing)))})
     out = []
     for email, cfg in wanted.items():
-        row = rows.get(email) or Subscriber(email=email, origin=Origin.CONFIG,
-                                            token_nonce=secrets.token_hex(8))
+        row = rows[email]
         fields = {"name": cfg.name, "timezone": cfg.timezone, "cadence": cfg.cadence,
                   "weekly_day": cfg.weekly_day, "send_at": cfg.send_at.strftime("%H:%M"),
                   "interests": {**interests_of(cfg), **kept_on_edit(row.interests or {})}}
-        if row.id is None or any(getattr(row, k) != v for k, v in fields.items()):
+        if any(getattr(row, k) != v for k, v in fields.items()):
             for name, value in fields.items():  # runs every delivery cycle: write only changes
                 setattr(row, name, value)
             row.updated_at = utcnow()
@@ -77,6 +84,13 @@ def sync_subscribers(session: Session, configured: Sequence[SubscriberConfig]) -
         out.append(row)
     session.flush()
     return out
+
+
+def _insert_ignore(session: Session) -> Any:
+    """INSERT INTO subscribers … ON CONFLICT (email) DO NOTHING for the session's dialect."""
+    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = Subscriber.__table__  # type: ignore[attr-defined]
+    return module.insert(table).on_conflict_do_nothing(index_elements=["email"])
 
 
 def find_subscriber(session: Session, email: str) -> Subscriber | None:
