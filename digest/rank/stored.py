@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +24,7 @@ from digest.storage.papers import (
     stored_embeddings,
     texts_of,
 )
+from digest.storage.settings import read_setting, write_setting
 from digest.storage.subscribers import library_texts, liked_ids
 from digest.text import one_line
 
@@ -65,17 +68,46 @@ _STATS: dict[tuple[str, int, int, datetime | None], CorpusStats] = {}
 def corpus_stats(session: Session, sample: int = CORPUS_SAMPLE) -> CorpusStats:
     """Document frequencies over the most recent `sample` stored papers.
 
-    Kept per process until the stored corpus changes (a new or updated paper), so the
-    many ranking calls of one delivery run fit it once.
+    Fitted once per corpus version (a new or updated paper makes a new one) and kept in the
+    database, so every later process (`digest rank`, each replica) reads them instead of
+    refitting; kept per process too, for the many ranking calls of one delivery run.
     """
-    key = (str(session.get_bind().engine.url), *corpus_version(session))
-    if key not in _STATS:
+    version = corpus_version(session)
+    key = (str(session.get_bind().engine.url), *version)
+    cached = _STATS.get(key)
+    if cached is not None:
+        return cached
+    stats = _stored_stats(session, version, sample)
+    if stats is None:
         rows = corpus_sample(session, sample)
         stats = CorpusStats.fit(doc_terms(t, a, frozenset()) for t, a in rows)
-        _STATS.clear()  # another thread may clear it too: return our own value
-        _STATS[key] = stats
-        return stats
-    return _STATS.get(key) or corpus_stats(session, sample)
+        write_setting(session, STATS_SETTING, json.dumps(
+            {"version": _version_key(version, sample), "n_docs": stats.n_docs,
+             "avg_len": stats.avg_len, "df": stats.df}, separators=(",", ":")))
+    _STATS.clear()  # another thread may clear it too: return our own value
+    _STATS[key] = stats
+    return stats
+
+
+STATS_SETTING = "corpus_stats"
+
+
+def _version_key(version: tuple[int, int, datetime | None], sample: int) -> list[object]:
+    newest, count, changed = version
+    return [newest, count, changed.isoformat() if changed else None, sample]
+
+
+def _stored_stats(session: Session, version: tuple[int, int, datetime | None],
+                  sample: int) -> CorpusStats | None:
+    """The statistics stored for this corpus version, or None (none yet, or stale)."""
+    raw = read_setting(session, STATS_SETTING)
+    try:
+        data = json.loads(raw) if raw else None
+        if not data or data["version"] != _version_key(version, sample):
+            return None
+        return CorpusStats(int(data["n_docs"]), Counter(data["df"]), float(data["avg_len"]))
+    except (ValueError, KeyError, TypeError):  # unreadable: refit and overwrite
+        return None
 
 
 def liked_texts(session: Session, interests: Sequence[Interest]) -> dict[str, tuple[str, str]]:

@@ -1,9 +1,11 @@
-"""Small key/value state the application generates itself (the signing key)."""
+"""Small key/value state the application generates itself (the signing key, cached corpus
+statistics)."""
 
 from __future__ import annotations
 
 import secrets
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from digest.storage.models import Setting
@@ -17,3 +19,23 @@ def generated_secret(session: Session, key: str = "secret_key") -> str:
         session.add(row)
         session.flush()
     return row.value
+
+
+def read_setting(session: Session, key: str) -> str | None:
+    """A stored value, or None."""
+    row = session.get(Setting, key)
+    return row.value if row is not None else None
+
+
+def write_setting(session: Session, key: str, value: str) -> None:
+    """Store a value (replacing it); a replica writing the same key at the same moment wins
+    and this write is dropped, which is fine for derived state."""
+    try:
+        with session.begin_nested():
+            row = session.get(Setting, key)
+            if row is None:
+                session.add(Setting(key=key, value=value))
+            else:
+                row.value = value
+    except IntegrityError:
+        pass
