@@ -35,9 +35,15 @@ class Interest:
     votes: tuple[Vote, ...] = ()     # the reader's feedback from digests (newest votes count most)
 
     @property
+    def known_papers(self) -> tuple[str, ...]:
+        """Liked and voted paper ids: the papers whose texts (and embeddings) the ranker needs."""
+        return tuple(dict.fromkeys((*self.liked, *(v.paper_id for v in self.votes))))
+
+    @property
     def is_empty(self) -> bool:
         """True when nothing in the profile could select a paper."""
-        return not (self.topics or self.keywords or self.authors or self.liked or self.categories)
+        return not (self.topics or self.keywords or self.authors or self.liked or self.categories
+                    or any(v.value > 0 for v in self.votes))
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,8 @@ class Candidate:
 
 
 class Reason(NamedTuple):
-    """Why a paper was picked: kind is topic | keyword | author | liked | category | trending."""
+    """Why a paper was picked: kind is topic | keyword | author | liked | category | trending |
+    feedback (close to a paper the reader voted on)."""
 
     kind: str
     label: str
@@ -108,3 +115,13 @@ class RankParams:
     chunk: int = 512
     workers: int = 0                 # threads for subscriber chunks; 0 = one per CPU
     followed_bonus: float = 1000.0
+    # the reader's votes (digest/rank/feedback.py); none of these matter without votes
+    w_feedback: float = 2.0          # bound of the feedback component (tanh of the model's score)
+    min_feedback: float = 0.1        # feedback that counts as evidence on its own
+    feedback_half_life: float = 30.0  # days after which a vote counts half
+    feedback_lambda: float = 0.3     # L2 regularisation of the per-subscriber model
+    feedback_liked: float = 1.0      # weight of each liked paper as a positive
+    feedback_negative: float = 0.025  # weight of each sampled paper of the day as a weak negative
+    feedback_samples: int = 200      # how many of the day's papers are sampled as negatives
+    feedback_semantic: float = 1.0   # weight of embedding cosine in the model's kernel
+    feedback_steps: int = 40         # gradient steps of the fit

@@ -13,6 +13,7 @@ from digest.rank.model import Pick, Reason
 from digest.rank.queries import QueryBlock
 
 if TYPE_CHECKING:
+    from digest.rank.feedback import FeedbackChunk
     from digest.rank.score import Day, Side
     from digest.rank.textfeat import DocTerms
 
@@ -29,6 +30,7 @@ class ChunkView:
     followed: np.ndarray
     blocks: dict[str, QueryBlock]
     side: Any
+    feedback: FeedbackChunk | None = None
 
 
 def _row_table(block: QueryBlock, chunk: range, width: int) -> list[list[int]]:
@@ -76,6 +78,8 @@ def _reasons(view: ChunkView, day: Day, tables: dict[str, list[list[int]]],
         if kind in view.scores:
             yield from _block_reasons(kind, view.blocks[kind], tables[kind][sub],
                                       gathered[kind][n], terms, best_only, floor)
+    if view.feedback is not None and (said := view.feedback.reason(sub, pid)) is not None:
+        yield said
     if gathered["category"][n]:
         wanted = set(side.category_names[absolute])
         cats = tuple(c for c in candidate.categories if c in wanted)

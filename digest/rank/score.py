@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from digest.rank.feedback import FeedbackInputs, feedback_chunk, feedback_inputs
 from digest.rank.model import MAX_PAPERS, Candidate, Interest, Pick, RankParams
 from digest.rank.queries import (
     QueryBlock,
@@ -81,11 +82,14 @@ def rank(candidates: Sequence[Candidate], interests: Sequence[Interest], *,
             active, lambda i: [(p, semantic.liked.get(p)) for p in i.liked], semantic)
         day.embeddings = semantic.papers
     side = side_matrices(active, day, vocab, already_sent or {})
+    feedback = feedback_inputs(active, [c.id for c in day.candidates], liked_texts or {}, vocab,
+                               stats, params, day.tfidf, day.similarity, day.alive,
+                               day.embeddings, semantic.liked if semantic is not None else None)
 
     def run_chunk(start: int) -> list[list[Pick]]:
         chunk = range(start, min(start + params.chunk, len(active)))
-        return list(build_picks(score_chunk(chunk, active, day, blocks, side, params), day,
-                                params.followed_bonus))
+        return list(build_picks(score_chunk(chunk, active, day, blocks, side, params, feedback),
+                                day, params.followed_bonus))
 
     starts = range(0, len(active), params.chunk)
     workers = min(params.workers or os.cpu_count() or 1, len(starts))
@@ -230,7 +234,8 @@ def block_scores(block: QueryBlock, chunk: range, papers: Any) -> np.ndarray:
 
 
 def score_chunk(chunk: range, active: Sequence[Interest], day: Day,
-                blocks: dict[str, QueryBlock], side: Side, params: RankParams) -> ChunkView:
+                blocks: dict[str, QueryBlock], side: Side, params: RankParams,
+                feedback: FeedbackInputs | None = None) -> ChunkView:
     """Blend every signal for one chunk of subscribers, mask vetoes, pick with MMR."""
     scores = {"topic": block_scores(blocks["topic"], chunk, day.bm25),
               "keyword": block_scores(blocks["keyword"], chunk, day.bm25),
@@ -259,7 +264,13 @@ def score_chunk(chunk: range, active: Sequence[Interest], day: Day,
     relevance = (params.w_topic * parts["topic"] + params.w_keyword * parts["keyword"]
                  + params.w_liked * parts["liked"] + params.w_category * category
                  + params.w_semantic * parts.get("semantic", 0.0)
-                 + params.w_semantic_liked * parts.get("semantic_liked", 0.0)) * evidence
+                 + params.w_semantic_liked * parts.get("semantic_liked", 0.0))
+    fitted = feedback_chunk(chunk, active, feedback, day.tfidf, day.embeddings,
+                            len(day.candidates), params)
+    if fitted is not None:  # only chunks with voters; the others' scores stay bit for bit
+        evidence |= (fitted.values >= params.min_feedback) & fitted.voters[:, None]
+        relevance = relevance + params.w_feedback * fitted.values
+    relevance = relevance * evidence
     score = relevance + side.trending_weight[sl, None] * day.trending[None, :] * (relevance > 0)
     score = score + params.followed_bonus * followed
     keep = ((relevance > 0) & (score >= side.min_score[sl, None])) | followed
@@ -268,7 +279,7 @@ def score_chunk(chunk: range, active: Sequence[Interest], day: Day,
     score = np.where(keep, score, NEG).astype(np.float32)
     limits = digest_sizes(side.max_papers[sl], (followed & keep).sum(axis=1))
     chosen = mmr_select(score, day.similarity, limits, params)
-    return ChunkView(chunk, score, chosen, scores, category, followed, blocks, side)
+    return ChunkView(chunk, score, chosen, scores, category, followed, blocks, side, fitted)
 
 
 def digest_sizes(max_papers: np.ndarray, followed: np.ndarray) -> np.ndarray:

@@ -1,0 +1,266 @@
+"""Does "more / less like this" make tomorrow's ten papers better? A simulated reader on the
+judged dev set (issue 13), through the same code path as `digest rank`.
+
+For each dev profile, the four judged days in order: day 1 is ranked without votes; the
+reader votes "more" on every shown (top-10) paper graded 2 and "less" on every shown paper
+graded 0 (unjudged: no vote); days 2-4 are ranked with all votes so far (aged from the day
+dates), and the reader votes again. Printed: mean nDCG@10 and P@10 on days 3-4 with
+feedback against the same ranker without it, for the lexical ranker and the semantic blend,
+per-profile deltas, profiles worse by more than 0.05, a leave-one-profile-out figure over
+a small grid of the feedback knobs, and a "library-only" cold start (liked papers read from
+a BibTeX file of each profile's liked ids, no topics or keywords) against the profile as given.
+
+    .venv/bin/python bench/feedback_quality.py [--shared ../shared] [--no-semantic]
+        [--set w_feedback=0.6 ...] [--grid w_feedback=0.3,0.6,0.9 ...] [--no-lopo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+from rank_quality import (  # bench/ is on the path when this runs as a script
+    DAYS,
+    ROOT,
+    build_config,
+    dcg,
+    leave_one_profile_out,
+    load_qrels,
+    parse_grid,
+    parse_overrides,
+)
+
+from digest.config import load_config
+from digest.ingest.poll import poll_sources
+from digest.rank import Interest, RankParams, Vote
+from digest.rank.semantic import Embedder, load_embedder
+from digest.rank.stored import interest_of, rank_papers
+from digest.storage.db import open_database, session_scope
+from digest.storage.models import Paper
+from digest.storage.papers import papers_published
+from digest.storage.subscribers import sync_subscribers
+
+SCORED = DAYS[2:]          # days 3-4: after two days of votes
+GRID = {"w_feedback": (1.0, 2.0, 3.0), "feedback_negative": (0.005, 0.025, 0.05)}
+Run = dict[str, dict[str, list[str]]]     # profile -> day -> ids, best first
+Qrels = dict[str, dict[str, int]]
+
+
+def profile_of(key: str) -> str:
+    """'p01@dev.example' -> 'P01'."""
+    return key.split("@")[0].upper()
+
+
+@dataclass
+class World:
+    """The ingested corpus: each day's papers, the dev subscribers, the judgments."""
+
+    engine: object
+    papers: dict[str, list[Paper]]
+    interests: list[Interest]
+    qrels: Qrels
+
+    def rank_day(self, day: str, interests: Sequence[Interest], params: RankParams,
+                 embedder: Embedder | None) -> dict[str, list[str]]:
+        """Each subscriber's ten (or max_papers) ids for `day`."""
+        with session_scope(self.engine) as session:  # type: ignore[arg-type]
+            picks = rank_papers(session, self.papers[day], interests, params, embedder=embedder)
+        return {key: [p.id for p in chosen] for key, chosen in picks.items()}
+
+
+def simulate(world: World, interests: Sequence[Interest], params: RankParams,
+             embedder: Embedder | None, feedback: bool = True) -> Run:
+    """Rank the four days in order; after each, the reader votes on what was shown."""
+    votes: dict[str, list[tuple[str, int, date]]] = {i.key: [] for i in interests}
+    run: Run = {}
+    for day in DAYS:
+        today = date.fromisoformat(day)
+        voted = [replace(i, votes=tuple(Vote(p, v, float((today - when).days))
+                                        for p, v, when in votes[i.key])) for i in interests]
+        ranked = world.rank_day(day, voted, params, embedder)
+        for interest in interests:
+            pid = profile_of(interest.key)
+            if pid not in world.qrels:
+                continue
+            shown = ranked[interest.key][:10]
+            run.setdefault(pid, {})[day] = shown
+            if not feedback:
+                continue
+            for paper in shown:
+                grade = world.qrels[pid].get(paper)
+                if grade == 2:
+                    votes[interest.key].append((paper, 1, today))
+                elif grade == 0:
+                    votes[interest.key].append((paper, -1, today))
+    return run
+
+
+def day_ids(world: World) -> dict[str, set[str]]:
+    """Each digest day's paper ids."""
+    return {day: {p.canonical_id for p in rows} for day, rows in world.papers.items()}
+
+
+def evaluate(run: Run, qrels: Qrels, ids: dict[str, set[str]],
+             days: Sequence[str] = SCORED, k: int = 10) -> dict[str, tuple[float, float]]:
+    """Per profile (nDCG@k, P@k) averaged over `days` with relevant papers (rank_quality's
+    protocol restricted to those days)."""
+    out = {}
+    for pid in sorted(run):
+        nd, pk = [], []
+        for day in days:
+            rel = {x: g for x, g in qrels[pid].items() if x in ids[day]}
+            if not any(rel.values()):
+                continue
+            top = run[pid][day][:k]
+            nd.append(dcg([rel.get(x, 0) for x in top]) / dcg(sorted(rel.values(), reverse=True)[:k]))
+            pk.append(sum(1 for x in top if rel.get(x, 0) > 0) / k)
+        out[pid] = (sum(nd) / max(len(nd), 1), sum(pk) / max(len(pk), 1))
+    return out
+
+
+def mean(values: Sequence[float]) -> float:
+    """Arithmetic mean (0 for none)."""
+    return sum(values) / len(values) if values else 0.0
+
+
+def bibtex_of(ids: Sequence[str]) -> str:
+    """A BibTeX library holding the given arXiv ids, the way reference managers export them."""
+    entries = []
+    for n, paper in enumerate(ids):
+        entries.append(f"@article{{liked{n},\n  title = {{Liked paper {n}}},\n"
+                       f"  author = {{Doe, Jane}},\n  year = {{2026}},\n"
+                       f"  eprint = {{{paper}}},\n  archivePrefix = {{arXiv}},\n"
+                       f"  primaryClass = {{cs.LG}},\n}}\n")
+    return "\n".join(entries)
+
+
+def library_ids(path: Path) -> tuple[list[str], str]:
+    """arXiv ids read from a BibTeX file: by digest.library when it is there, else by a regex
+    here; and which one read them."""
+    try:
+        from digest.library import read_library
+    except ImportError:
+        text = path.read_text()
+        return re.findall(r"eprint\s*=\s*[{\"]([0-9]{4}\.[0-9]{4,5})", text), "a regex (no digest.library)"
+    parsed = read_library(path.read_bytes(), path.name)
+    return [i.arxiv_id for i in parsed.items if i.arxiv_id], "digest.library.read_library"
+
+
+def library_only(world: World, tmp: Path) -> tuple[list[Interest], str]:
+    """Each dev profile as only its liked papers, read back from a BibTeX export."""
+    out, how = [], ""
+    for interest in world.interests:
+        bib = tmp / f"{profile_of(interest.key)}.bib"
+        bib.write_text(bibtex_of(interest.liked))
+        ids, how = library_ids(bib)
+        out.append(Interest(interest.key, liked=tuple(ids), trending_weight=0.0))
+    return out, how
+
+
+def load_world(shared: Path, tmp: Path) -> World:
+    """Ingest the corpus into a fresh SQLite database and read back the dev subscribers."""
+    config_path = build_config(shared, tmp)
+    config = load_config(config_path)
+    engine = open_database(config.database)
+    asyncio.run(poll_sources(config, engine, force=True))
+    qrels = load_qrels(shared)
+    with session_scope(engine) as session:
+        rows = sync_subscribers(session, config.subscribers)
+        interests = [i for r in rows if profile_of((i := interest_of(r)).key) in qrels]
+        papers = {day: papers_published(session, date.fromisoformat(day),
+                                        date.fromisoformat(day)) for day in DAYS}
+        for day_rows in papers.values():
+            for row in day_rows:
+                session.expunge(row)
+    return World(engine, papers, interests, qrels)
+
+
+def report(title: str, world: World, params: RankParams, embedder: Embedder | None,
+           grid: dict[str, tuple[float, ...]], lopo: bool) -> None:
+    """One mode's table: with vs without feedback on days 3-4, per profile and mean."""
+    ids = day_ids(world)
+    base = evaluate(simulate(world, world.interests, params, embedder, feedback=False),
+                    world.qrels, ids)
+    fed = evaluate(simulate(world, world.interests, params, embedder), world.qrels, ids)
+    print(f"\n{title}: days 3-4 ({', '.join(SCORED)}), votes from the days before")
+    print(f"{'profile':8s} {'nDCG no-fb':>10s} {'nDCG fb':>8s} {'delta':>7s} "
+          f"{'P@10 no-fb':>10s} {'P@10 fb':>8s}")
+    for pid in base:
+        (nb, pb), (nf, pf) = base[pid], fed[pid]
+        print(f"{pid:8s} {nb:10.3f} {nf:8.3f} {nf - nb:+7.3f} {pb:10.3f} {pf:8.3f}")
+    deltas = [fed[p][0] - base[p][0] for p in base]
+    print(f"{'mean':8s} {mean([v[0] for v in base.values()]):10.3f} "
+          f"{mean([v[0] for v in fed.values()]):8.3f} {mean(deltas):+7.3f} "
+          f"{mean([v[1] for v in base.values()]):10.3f} {mean([v[1] for v in fed.values()]):8.3f}")
+    print(f"profiles worse by > 0.05: {sum(d < -0.05 for d in deltas)}"
+          f"  (worst delta {min(deltas):+.3f})")
+    if not lopo:
+        return
+    points = [replace(params, **dict(zip(grid, values, strict=True)))  # type: ignore[arg-type]
+              for values in itertools.product(*grid.values())]
+    per_point = [{p: v[0] - base[p][0] for p, v in evaluate(simulate(
+        world, world.interests, point, embedder), world.qrels, ids).items()} for point in points]
+    held, chosen = leave_one_profile_out(per_point)
+
+    def label(n: int) -> str:
+        return ", ".join(f"{k}={getattr(points[n], k):g}" for k in grid)
+
+    print(f"leave-one-profile-out delta nDCG@10 {held:+.3f} over {len(points)} points of "
+          f"{', '.join(grid)} (chosen: {' | '.join(sorted({label(n) for n in chosen}))})")
+
+
+def cold_start(world: World, tmp: Path, params: RankParams, embedder: Embedder | None,
+               title: str) -> None:
+    """Library-only profiles (liked papers from a .bib) against the profiles as given."""
+    ids = day_ids(world)
+    interests, how = library_only(world, tmp)
+    rows: list[tuple[str, Callable[[], Run]]] = [
+        ("profile as given", lambda: simulate(world, world.interests, params, embedder, False)),
+        ("library-only", lambda: simulate(world, interests, params, embedder, False)),
+        ("library-only + feedback", lambda: simulate(world, interests, params, embedder))]
+    print(f"\n{title} cold start (liked ids parsed by {how}), nDCG@10 / P@10")
+    print(f"{'':26s} {'all 4 days':>14s} {'days 3-4':>14s}")
+    for name, make in rows:
+        run = make()
+        every, late = evaluate(run, world.qrels, ids, DAYS), evaluate(run, world.qrels, ids)
+        print(f"{name:26s} {mean([v[0] for v in every.values()]):6.3f} / "
+              f"{mean([v[1] for v in every.values()]):5.3f} "
+              f"{mean([v[0] for v in late.values()]):6.3f} / {mean([v[1] for v in late.values()]):5.3f}")
+
+
+def main() -> None:
+    """Ingest, simulate the reader, print the tables."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    ap.add_argument("--set", nargs="*", default=[], help="RankParams overrides, name=value")
+    ap.add_argument("--grid", nargs="*", default=[],
+                    help=f"feedback knobs to cross-validate, name=v1,v2,... (default {GRID})")
+    ap.add_argument("--no-semantic", action="store_true", help="the lexical ranker only")
+    ap.add_argument("--no-lopo", action="store_true", help="skip the leave-one-profile-out grid")
+    args = ap.parse_args()
+    params = replace(RankParams(), **parse_overrides(args.set))  # type: ignore[arg-type]
+    grid = parse_grid(args.grid) if args.grid else dict(GRID)
+    modes: list[tuple[str, Embedder | None]] = [("lexical ranker", None)]
+    if not args.no_semantic:
+        embedder = load_embedder("sentence-transformers", None)
+        modes.append((f"lexical + {embedder.name}", embedder))
+    with tempfile.TemporaryDirectory() as tmp:
+        world = load_world(args.shared, Path(tmp))
+        print("feedback knobs: " + ", ".join(f"{k}={getattr(params, k):g}" for k in (
+            "w_feedback", "min_feedback", "feedback_half_life", "feedback_lambda",
+            "feedback_liked", "feedback_negative", "feedback_samples", "feedback_semantic")))
+        for title, embedder in modes:
+            report(title, world, params, embedder, grid, not args.no_lopo)
+        for title, embedder in modes:
+            cold_start(world, Path(tmp), params, embedder, title)
+
+
+if __name__ == "__main__":
+    main()

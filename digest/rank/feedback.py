@@ -1,0 +1,212 @@
+"""The reader's votes as a small per-subscriber model: kernel logistic regression.
+
+Each subscriber with votes gets a linear model over paper features (tf-idf vectors, and
+embeddings when the semantic ranker is on) fitted to their votes (decayed by age), their
+liked papers (positives) and a fixed sample of the day's papers (weak negatives). It is
+fitted in its dual form, f(paper) = sum_j alpha_j k(x_j, paper) over the subscriber's own
+training papers, so each vote's share of a score is known (the reason names the closest
+voted paper) and subscribers are fitted side by side, a chunk at a time, independently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from digest.rank.model import Interest, RankParams, Reason
+from digest.rank.queries import liked_vectors
+from digest.rank.textfeat import CorpusStats, Vocabulary, doc_terms
+
+SAMPLE_SEED = 13  # the weak negatives are the same sample of the day for every subscriber
+
+
+@dataclass
+class FeedbackInputs:
+    """Day-level features of every voted or liked paper some voter has, and the negatives."""
+
+    index: dict[str, int]          # paper id -> row of `tfidf` / `embeddings`
+    ids: list[str]                 # row -> paper id
+    day_index: dict[str, int]      # candidate id -> candidate index
+    titles: dict[str, str]
+    tfidf: sparse.csr_matrix       # training papers x day terms (unit rows)
+    embeddings: np.ndarray | None  # training papers x dim, zero rows where unknown
+    negatives: np.ndarray          # candidate indices of the weak negatives
+    k_neg_day: np.ndarray          # negatives x candidates kernel
+
+
+def has_votes(interest: Interest) -> bool:
+    """True when the subscriber has voted (only they get a feedback model)."""
+    return bool(interest.votes)
+
+
+def feedback_inputs(active: Sequence[Interest], candidate_ids: Sequence[str],
+                    texts: dict[str, tuple[str, str]],
+                    vocab: Vocabulary, stats: CorpusStats, params: RankParams,
+                    day_tfidf: sparse.csr_matrix, day_similarity: np.ndarray,
+                    alive: np.ndarray, day_embeddings: np.ndarray | None,
+                    embedded: dict[str, np.ndarray] | None) -> FeedbackInputs | None:
+    """Features of the voters' training papers, or None when nobody voted."""
+    voters = [i for i in active if has_votes(i)]
+    if not voters:
+        return None
+    ids = sorted({p for i in voters for p in (*(v.paper_id for v in i.votes), *i.liked)
+                  if p in texts})
+    tfidf = liked_vectors([doc_terms(*texts[p], frozenset()) for p in ids], vocab, stats,
+                          params.liked_terms)
+    embeddings = None
+    if day_embeddings is not None and day_embeddings.ndim == 2:
+        embeddings = np.zeros((len(ids), day_embeddings.shape[1]), dtype=np.float32)
+        for n, p in enumerate(ids):
+            if embedded is not None and (v := embedded.get(p)) is not None:
+                embeddings[n] = v
+    pool = np.nonzero(alive)[0]
+    size = min(int(params.feedback_samples), len(pool))
+    negatives = np.sort(np.random.default_rng(SAMPLE_SEED).choice(pool, size, replace=False))
+    k_neg_day = kernel(day_similarity[negatives],
+                       day_embeddings[negatives] @ day_embeddings.T
+                       if embeddings is not None and day_embeddings is not None else None, params)
+    return FeedbackInputs({p: n for n, p in enumerate(ids)}, ids,
+                          {c: n for n, c in enumerate(candidate_ids)}, {p: texts[p][0] for p in ids},
+                          tfidf, embeddings, negatives, k_neg_day.astype(np.float32))
+
+
+@dataclass
+class FeedbackChunk:
+    """One chunk's fitted models: the feedback value of every paper, and what to cite."""
+
+    values: np.ndarray         # chunk x candidates, in (-1, 1); 0 for subscribers without votes
+    rows: dict[int, int]       # local subscriber -> row of `alpha` / `kernel`
+    points: list[list[tuple[int, int]]]  # per row: (training paper row, vote value; 0 = liked)
+    alpha: list[np.ndarray]    # per row: dual weight of each point
+    kernel: np.ndarray         # chunk training papers x candidates
+    local: list[dict[int, int]]  # per row: training paper row -> row of `kernel`
+    ids: list[str]             # training paper row -> paper id
+    titles: dict[str, str]
+    weight: float
+
+    @property
+    def voters(self) -> np.ndarray:
+        """True for the chunk's subscribers that have a model."""
+        mask = np.zeros(self.values.shape[0], dtype=bool)
+        mask[list(self.rows)] = True
+        return mask
+
+    def reason(self, sub: int, paper: int, floor: float = 0.05) -> Reason | None:
+        """'close to "X", which you marked more-like-this' (or less-) for a scored paper."""
+        row = self.rows.get(sub)
+        value = float(self.values[sub, paper])
+        if row is None or abs(value) < floor:
+            return None
+        sign = 1 if value > 0 else -1
+        best, best_share = -1, 0.0
+        for (point, vote), a in zip(self.points[row], self.alpha[row].tolist(), strict=True):
+            share = a * float(self.kernel[self.local[row][point], paper]) * sign
+            if vote == sign and share > best_share:
+                best, best_share = point, share
+        if best < 0:
+            return None
+        paper_id = self.ids[best]
+        mark = "more-like-this" if sign > 0 else "less-like-this"
+        return Reason("feedback", f'close to "{self.titles.get(paper_id, paper_id)}", '
+                      f"which you marked {mark}", (paper_id,), self.weight * value)
+
+
+def _points(interest: Interest, inputs: FeedbackInputs,
+            params: RankParams) -> list[tuple[int, int, float]]:
+    """(training paper row, vote value or 0 for liked, weight) of one subscriber."""
+    newest: dict[str, tuple[int, float]] = {}
+    for vote in sorted(interest.votes, key=lambda v: -v.age_days):  # the newest vote wins
+        if vote.paper_id in inputs.index and vote.value:
+            decay = 0.5 ** (max(vote.age_days, 0.0) / max(params.feedback_half_life, 1e-6))
+            newest[vote.paper_id] = (1 if vote.value > 0 else -1, decay)
+    if not newest:
+        return []
+    out = [(inputs.index[p], v, w) for p, (v, w) in newest.items()]
+    out += [(inputs.index[p], 0, params.feedback_liked) for p in dict.fromkeys(interest.liked)
+            if p in inputs.index and p not in newest]
+    return out
+
+
+def feedback_chunk(chunk: range, active: Sequence[Interest], inputs: FeedbackInputs | None,
+                   day_tfidf: sparse.csr_matrix, day_embeddings: np.ndarray | None,
+                   n_papers: int, params: RankParams) -> FeedbackChunk | None:
+    """Fit the models of the chunk's voters (the rest pay nothing) and score every paper."""
+    if inputs is None:
+        return None
+    own = {s: pts for s in range(len(chunk))
+           if has_votes(active[chunk.start + s])
+           and (pts := _points(active[chunk.start + s], inputs, params))}
+    if not own:
+        return None
+    used = sorted({p for pts in own.values() for p, _, _ in pts})
+    where = {p: n for n, p in enumerate(used)}
+    lexical = inputs.tfidf[used]
+    vectors = inputs.embeddings[used] if inputs.embeddings is not None else None
+    k_day = kernel((lexical @ day_tfidf.T).toarray(), vectors @ day_embeddings.T
+                   if vectors is not None and day_embeddings is not None else None, params)
+    k_train = kernel((lexical @ lexical.T).toarray(),
+                     vectors @ vectors.T if vectors is not None else None, params)
+    negatives = inputs.negatives
+    k_neg = inputs.k_neg_day[:, negatives]           # negatives x negatives
+    k_train_neg = k_day[:, negatives]                # training papers x negatives
+    subs = sorted(own)
+    rows, cols, labels, weights = [], [], [], []
+    for r, s in enumerate(subs):
+        for p, vote, w in own[s]:
+            rows.append(r)
+            cols.append(where[p])
+            labels.append(1.0 if vote >= 0 else -1.0)
+            weights.append(w)
+    shape = (len(subs), len(used))
+    row_arr, col_arr = np.asarray(rows), np.asarray(cols)
+    y = np.asarray(labels, dtype=np.float32)
+    c = np.asarray(weights, dtype=np.float32)
+    neg_c = np.full((len(subs), len(negatives)), params.feedback_negative, dtype=np.float32)
+    # a subscriber's own training paper among the day's sample is not also a negative
+    neg_pos = {int(n): m for m, n in enumerate(negatives)}
+    for r, s in enumerate(subs):
+        for p, _, _ in own[s]:
+            m = inputs.day_index.get(inputs.ids[p])
+            if m is not None and m in neg_pos:
+                neg_c[r, neg_pos[m]] = 0.0
+    lam = params.feedback_lambda
+    scale = 1.0 + params.feedback_semantic * (inputs.embeddings is not None)
+    total = np.bincount(row_arr, weights=c, minlength=len(subs)) + neg_c.sum(axis=1)
+    step = (1.0 / (lam + scale * total / 4.0)).astype(np.float32)
+    alpha = np.zeros(len(row_arr), dtype=np.float32)
+    alpha_neg = np.zeros_like(neg_c)
+    for _ in range(int(params.feedback_steps)):
+        a = sparse.csr_matrix((alpha, (row_arr, col_arr)), shape=shape)
+        f_train = np.asarray(a @ k_train)[row_arr, col_arr] \
+            + np.einsum("rs,rs->r", alpha_neg[row_arr], k_train_neg[col_arr])
+        f_neg = np.asarray(a @ k_train_neg) + alpha_neg @ k_neg
+        g = -c * y * _sigmoid(-y * f_train)
+        g_neg = neg_c * _sigmoid(f_neg)
+        alpha = alpha - step[row_arr] * (g + lam * alpha)
+        alpha_neg = alpha_neg - step[:, None] * (g_neg + lam * alpha_neg)
+    a = sparse.csr_matrix((alpha, (row_arr, col_arr)), shape=shape)
+    f_day = np.asarray(a @ k_day) + alpha_neg @ inputs.k_neg_day
+    values = np.zeros((len(chunk), n_papers), dtype=np.float32)
+    values[subs] = np.tanh(f_day)
+    points, alphas, local = [], [], []
+    for r, s in enumerate(subs):
+        mine = row_arr == r
+        points.append([(p, v) for p, v, _ in own[s]])
+        alphas.append(alpha[mine])
+        local.append({p: where[p] for p, _, _ in own[s]})
+    return FeedbackChunk(values, {s: r for r, s in enumerate(subs)}, points, alphas, k_day,
+                         local, inputs.ids, inputs.titles, params.w_feedback)
+
+
+def kernel(lexical: np.ndarray, embedded: np.ndarray | None, params: RankParams) -> np.ndarray:
+    """The model's (linear) kernel: tf-idf cosine, plus weighted embedding cosine when the
+    semantic ranker is on."""
+    out = lexical if embedded is None else lexical + params.feedback_semantic * embedded
+    return np.asarray(out, dtype=np.float32)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return (0.5 * (1.0 + np.tanh(0.5 * x))).astype(np.float32)
