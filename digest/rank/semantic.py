@@ -6,6 +6,8 @@ Embeddings are unit vectors; a paper's is computed once and cached by the caller
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import logging
 import os
 from collections.abc import Sequence
@@ -40,15 +42,39 @@ def _unit(matrix: np.ndarray) -> np.ndarray:
 
 @dataclass
 class SentenceEmbedder:
-    """sentence-transformers on the CPU (default model: all-MiniLM-L6-v2)."""
+    """sentence-transformers on the CPU (default model: all-MiniLM-L6-v2), loaded on the first
+    text to encode: a ranking whose embeddings are all cached never imports torch."""
 
     name: str
-    model: Any
+    path: str
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Batch-encode on the CPU."""
-        return _unit(self.model.encode([t[:MAX_CHARS] for t in texts], batch_size=64,
-                                       show_progress_bar=False, convert_to_numpy=True))
+        model = _sentence_model(self.path)
+        return _unit(model.encode([t[:MAX_CHARS] for t in texts], batch_size=64,
+                                  show_progress_bar=False, convert_to_numpy=True))
+
+
+@lru_cache(maxsize=2)
+def _sentence_model(path: str) -> Any:
+    from sentence_transformers import SentenceTransformer
+    return SentenceTransformer(path, device="cpu")
+
+
+def model_identity(path: str) -> str:
+    """A short fingerprint of a model folder's configuration and weights (their sizes and
+    first bytes): two different models never share cached embeddings, whatever the folder
+    is called, and reading it costs no model load."""
+    digest_ = hashlib.sha256()
+    folder = Path(path)
+    if not folder.is_dir():
+        return hashlib.sha256(path.encode()).hexdigest()[:12]  # a hub name: its name is its id
+    for file in sorted(folder.rglob("*")):
+        if file.is_file() and file.suffix in {".json", ".safetensors", ".bin", ".txt"}:
+            digest_.update(f"{file.relative_to(folder)}:{file.stat().st_size}".encode())
+            with file.open("rb") as handle:
+                digest_.update(handle.read(1 << 16))
+    return digest_.hexdigest()[:12]
 
 
 @dataclass
@@ -85,14 +111,13 @@ def load_embedder(backend: str, model: str | None) -> Embedder:
         if not model or not Path(model).exists():
             raise SemanticUnavailableError(f"no model2vec model at {model!r}",
                                            "run `digest semantic distill -c FILE` once")
-        return StaticEmbedder(f"model2vec:{Path(model).name}", StaticModel.from_pretrained(model))
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError as exc:
+        return StaticEmbedder(f"model2vec:{Path(model).name}@{model_identity(model)}",
+                              StaticModel.from_pretrained(model))
+    if importlib.util.find_spec("sentence_transformers") is None:
         raise SemanticUnavailableError("sentence-transformers is not installed",
-                                       "pip install 'paper-digest[semantic]'") from exc
+                                       "pip install 'paper-digest[semantic]'")
     path = model or packaged_minilm() or "sentence-transformers/all-MiniLM-L6-v2"
-    return SentenceEmbedder(f"st:{Path(path).name}", SentenceTransformer(path, device="cpu"))
+    return SentenceEmbedder(f"st:{Path(path).name}@{model_identity(path)}", path)
 
 
 def distill_static(source: str | None, target: Path, dims: int = 256) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -24,7 +26,7 @@ from digest.storage.papers import (
     stored_embeddings,
     texts_of,
 )
-from digest.storage.settings import read_setting, write_setting
+from digest.storage.settings import read_setting, read_settings, write_setting
 from digest.storage.subscribers import library_texts, liked_ids
 from digest.text import one_line
 
@@ -166,13 +168,31 @@ def cached_embeddings(session: Session, embedder: Embedder,
         if papers else np.zeros((0, 0), dtype=np.float32)
 
 
+def text_embeddings(session: Session, embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    """Unit vectors of short texts (topics), cached in the database under the model's
+    identity: a ranking with nothing new to encode never loads the model."""
+    if not texts:
+        return np.zeros((0, 0), np.float32)
+    keys = {t: "emb:" + hashlib.sha1(f"{embedder.name}\n{t}".encode()).hexdigest()
+            for t in texts}
+    stored = read_settings(session, list(keys.values()))
+    vectors = {t: np.frombuffer(base64.b64decode(stored[k]), dtype=np.float32)
+               for t, k in keys.items() if k in stored}
+    missing = [t for t in texts if t not in vectors]
+    if missing:
+        for text, vector in zip(missing, embedder.encode(missing), strict=True):
+            vectors[text] = vector.astype(np.float32)
+            write_setting(session, keys[text], base64.b64encode(vectors[text].tobytes()).decode())
+    return np.vstack([vectors[t] for t in texts])
+
+
 def semantic_inputs(session: Session, embedder: Embedder, papers: Sequence[Paper],
                     interests: Sequence[Interest]) -> SemanticInputs:
     """Embeddings of the candidates (cached), of every topic, and of every liked paper."""
     topics = sorted({t for i in interests for t in i.topics})
     liked_ids = sorted({p for i in interests for p in i.liked})
     liked_rows = papers_by_canonical_id(session, liked_ids)
-    topic_vectors = embedder.encode(topics) if topics else np.zeros((0, 0), np.float32)
+    topic_vectors = text_embeddings(session, embedder, topics)
     liked_vectors = cached_embeddings(session, embedder, liked_rows)
     return SemanticInputs(
         papers=cached_embeddings(session, embedder, papers),

@@ -4,10 +4,12 @@ statistics)."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
+from digest.storage.db import rows_in
 from digest.storage.models import Setting
 
 
@@ -39,3 +41,9 @@ def write_setting(session: Session, key: str, value: str) -> None:
                 row.value = value
     except IntegrityError:
         pass
+
+
+def read_settings(session: Session, keys: Sequence[str]) -> dict[str, str]:
+    """The stored values of those of `keys` that are stored."""
+    rows = rows_in(session, select(Setting), col(Setting.key), list(keys))
+    return {row.key: row.value for row in rows}

@@ -94,3 +94,26 @@ def test_minilm_backend_loads_offline_from_the_packaged_copy(
     picks = rank(config, capsys)
     assert picks and any(r["kind"] == "semantic" for p in picks for r in p["reasons"])
     assert sum(robotic(config, p["id"]) for p in picks[:3]) >= 2
+
+
+def test_a_warm_ranking_never_loads_the_model_and_embeddings_follow_the_model_identity(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from digest.rank.semantic import _sentence_model, load_embedder, packaged_minilm
+
+    config = setup(tmp_path, {"backend": "sentence-transformers"})
+    picks = rank(config, capsys)                     # encodes the papers and the topic once
+    _sentence_model.cache_clear()                    # as a new `digest rank` process starts
+    load_embedder.cache_clear()
+    assert rank(config, capsys) == picks
+    assert _sentence_model.cache_info().currsize == 0  # all cached: torch never asked for
+
+    packaged = packaged_minilm()
+    assert packaged is not None
+    twin = tmp_path / "models" / Path(packaged).name  # same folder name, other weights
+    shutil.copytree(packaged, twin)
+    with (twin / "config.json").open("a") as handle:
+        handle.write("\n")
+    assert load_embedder("sentence-transformers", str(twin)).name \
+        != load_embedder("sentence-transformers", packaged).name
