@@ -7,8 +7,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
@@ -46,6 +44,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema up to date with Alembic (safe to call on every start)."""
+    from alembic import command  # imported here: a short CLI call that finds the schema
+    from alembic.config import Config as AlembicConfig  # current pays less to start
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     try:
