@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, Integer, String, column, table
@@ -146,3 +147,23 @@ def test_migration_0005_moves_weekly_day_out_of_interests(db_url: str) -> None:
     assert (rows["daily@example.org"].weekly_day, rows["daily@example.org"].interests) == \
         ("mon", {"topics": ["speech"]})
     assert due_date(rows["fri@example.org"], datetime(2026, 6, 5, 12, tzinfo=UTC)) is not None
+
+
+def test_an_up_to_date_schema_opens_without_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    from digest.storage.db import MIGRATIONS, newest_revision
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert newest_revision() == ScriptDirectory.from_config(cfg).get_current_head()
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    probe = ("import sys; from digest.storage.db import open_database; "
+             f"open_database({url!r}); print('alembic' in sys.modules)")
+    runs = [subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                           check=True).stdout.strip() for _ in range(2)]
+    assert runs == ["True", "False"]  # the first migrates; the second finds it current

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, create_engine
 
 from digest.errors import StorageError
@@ -43,7 +43,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema up to date with Alembic (safe to call on every start)."""
+    """Bring the schema up to date with Alembic (safe to call on every start; a schema
+    already at the newest revision is recognised with one query, without Alembic)."""
+    if revision == "head" and _schema_revision(engine) == newest_revision():
+        return
     from alembic import command  # imported here: a short CLI call that finds the schema
     from alembic.config import Config as AlembicConfig  # current pays less to start
 
@@ -58,6 +61,21 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     except OperationalError as exc:
         raise StorageError(f"cannot open the database {engine.url!r}: {exc.orig}",
                            "check the `database` URL and that the server is running") from exc
+
+
+def newest_revision() -> str:
+    """The newest migration's revision id (each file is named after its revision)."""
+    return max(p.name.split("_", 1)[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+
+
+def _schema_revision(engine: Engine) -> str | None:
+    """The database's schema revision, or None (no schema yet, or no answer)."""
+    try:
+        with engine.connect() as conn:
+            value = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DBAPIError:
+        return None
+    return str(value) if value is not None else None
 
 
 def open_database(url: str) -> Engine:
