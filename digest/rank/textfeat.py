@@ -164,10 +164,7 @@ def doc_terms_many(texts: Sequence[tuple[str, str]], wanted_phrases: frozenset[s
     documents' length times the phrases asked for."""
     docs = [analysed(title, abstract) for title, abstract in texts]
     found: list[Counter[str]] = [Counter() for _ in docs]
-    postings: dict[str, set[int]] = {}
-    for n, doc in enumerate(docs):
-        for stem_ in {*doc.title, *doc.abstract}:
-            postings.setdefault(stem_, set()).add(n)
+    postings = _postings(docs)
     for key in wanted_phrases:
         parts = key.split(" ")
         if not 1 < len(parts) <= MAX_PHRASE or any(p not in postings for p in parts):
@@ -183,6 +180,25 @@ def doc_terms_many(texts: Sequence[tuple[str, str]], wanted_phrases: frozenset[s
                                                                                strict=True)]
 
 
+_POSTINGS: dict[tuple[int, ...], tuple[list[Analysed], dict[str, set[int]]]] = {}
+
+
+def _postings(docs: list[Analysed]) -> dict[str, set[int]]:
+    """Stem -> the documents holding it; the last list's index is kept, since compose asks
+    about the same day's papers for every chunk of subscribers."""
+    key = tuple(map(id, docs))
+    cached = _POSTINGS.get(key)
+    if cached is not None:
+        return cached[1]
+    postings: dict[str, set[int]] = {}
+    for n, doc in enumerate(docs):
+        for stem_ in {*doc.title, *doc.abstract}:
+            postings.setdefault(stem_, set()).add(n)
+    _POSTINGS.clear()
+    _POSTINGS[key] = (docs, postings)  # holding the documents keeps their ids unique
+    return postings
+
+
 def _occurrences(stems: tuple[str, ...], parts: Sequence[str], window: int) -> tuple[int, int]:
     """How often `parts` occur side by side, and how often in order with gaps of at most
     `window` words (the same rules as `phrases_in` and `phrases_near`)."""
@@ -192,7 +208,7 @@ def _occurrences(stems: tuple[str, ...], parts: Sequence[str], window: int) -> t
             i = stems.index(parts[0], i + 1)  # a scan in C, not a Python loop over every word
         except ValueError:
             return adjacent, near
-        if tuple(stems[i:i + n]) == whole:
+        if stems[i:i + n] == whole:
             adjacent += 1
         elif window > 0 and _gapped_at(stems, i, parts, window):
             near += 1
