@@ -77,7 +77,7 @@ def scrub(text: str) -> str:
     text = text.replace("\r\n", "\n")
     text = re.sub(r"=+[0-9]{10,}==", "==BOUNDARY==", text)
     text = re.sub(r"<[0-9.]+\.digest@lab\.example>", "<MESSAGE-ID>", text)
-    return re.sub(r"/(manage|unsubscribe)/[A-Za-z0-9_.\-]+", r"/\1/TOKEN", text)
+    return re.sub(r"/(manage|unsubscribe|vote)/[A-Za-z0-9_.\-]+", r"/\1/TOKEN", text)
 
 
 def check_golden(name: str, actual: str) -> None:

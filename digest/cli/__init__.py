@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from digest import __version__
-from digest.cli import daemon, ingest, rank, send, web
+from digest.cli import daemon, feedback, ingest, rank, send, web
 from digest.errors import ConfigError, DigestError
 
 Command = Callable[[argparse.Namespace], int]
@@ -47,6 +47,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"paper-digest {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (ingest, rank, send, web, daemon):
+    for module in (ingest, rank, feedback, send, web, daemon):
         module.add_parsers(sub)
     return parser

@@ -50,7 +50,7 @@ from digest.storage.subscribers import (
     sync_subscribers,
 )
 from digest.text import one_line
-from digest.tokens import make_token
+from digest.tokens import make_token, vote_signer
 
 log = logging.getLogger(__name__)
 # The database being unreachable is nobody's fault in particular: the whole cycle stops and
@@ -273,10 +273,11 @@ def render_digest(config: Config, sub: Subscriber, day: date, interest: Interest
                   key: str, views: PaperViews | None = None,
                   ) -> tuple[DigestView, Rendered, list[str]]:
     """The view, the rendered parts and the why-lines of one digest (`views`: the group's
-    shared per-paper views)."""
+    shared per-paper views); each paper has vote links when the web app is on."""
     whys = [why_line(p, liked_titles) for p in chosen]
     view = digest_view(config, sub, day, chosen, whys, papers, interest,
-                       make_token(key, "manage", sub), make_token(key, "unsubscribe", sub), views)
+                       make_token(key, "manage", sub), make_token(key, "unsubscribe", sub), views,
+                       vote_signer(key) if config.web.enabled else None)
     return view, renderer_for(config.delivery.templates_dir).render(view), whys
 
 

@@ -13,7 +13,7 @@ from digest.clock import utcnow
 from digest.config import Config
 from digest.errors import UnknownSubscriberError
 from digest.rank import Interest, Pick
-from digest.rank.stored import Ranked, interest_of, rank_configured
+from digest.rank.stored import Ranked, interests_with_votes, rank_configured
 from digest.storage.db import session_scope
 from digest.storage.models import Paper, Subscriber
 from digest.storage.outbox import last_digest_at
@@ -36,9 +36,10 @@ class Selection:
 
 def select_papers(session: Session, config: Config, subscribers: Sequence[Subscriber],
                   since: datetime, now: datetime, sent: dict[int, set[str]]) -> Selection:
-    """Rank the papers first seen in [since, now) for these subscribers, never repeating one."""
+    """Rank the papers first seen in [since, now) for these subscribers (with the votes they
+    have given so far), never repeating one."""
     papers = papers_first_seen(session, since, now)
-    interests = [interest_of(s) for s in subscribers]
+    interests = interests_with_votes(session, subscribers, now)
     ranked = rank_configured(session, config, papers, interests,
                              already_sent={s.email: sent.get(s.id or 0, set())
                                            for s in subscribers})
@@ -74,7 +75,7 @@ def rank_window(engine: Engine, config: Config, email: str, since: date | None =
         if row is None:
             raise UnknownSubscriberError(f"no subscriber {email!r}",
                                          "check the address against `subscribers` in the config")
-        interest = interest_of(row)
+        interest = interests_with_votes(session, [row], now)[0]
         papers = window_papers(session, since, until, row.id or 0, now)
         ranked = rank_configured(session, config, papers, [interest])
     return RankedWindow(ranked.picks[interest.key], {p.canonical_id: p for p in papers})

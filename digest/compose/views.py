@@ -6,14 +6,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digest.config import Config
 from digest.rank import Interest, Pick, Reason
 from digest.rank.queries import surface_forms
 from digest.rank.textfeat import content_terms, phrase_key, stem, words
+from digest.storage.feedback import VoteAction
 from digest.storage.models import Paper, Subscriber
 from digest.text import cut, first_sentences, latex_to_text, one_line
+
+if TYPE_CHECKING:
+    from digest.tokens import VoteSigner
 
 MAX_AUTHORS_SHOWN = 3
 MAX_SUBJECT_TITLE = 60
@@ -40,6 +44,9 @@ class PaperView:
     stars: int | None = None     # GitHub stars of the code
     affiliation: str = ""        # the first author's, when the source gives it
     comment: str = ""            # the authors' comment, e.g. "Accepted at ICML 2026"
+    paper_id: str = ""           # the canonical id
+    more_url: str = ""           # this subscriber's "more like this" vote link (none without web)
+    less_url: str = ""
 
     @property
     def links(self) -> list[tuple[str, str]]:
@@ -154,6 +161,7 @@ def paper_view(paper: Paper, why: str = "") -> PaperView:
         upvotes=_int(signals.get("hf_upvotes")), ai_summary=bool(ai_summary(paper)),
         arxiv_url=arxiv, stars=_int(signals.get("github_stars")),
         affiliation=affiliation(signals), comment=one_line(paper.comment, 160),
+        paper_id=paper.canonical_id,
     )
 
 
@@ -285,13 +293,18 @@ class PaperViews:
 def digest_view(config: Config, sub: Subscriber, day: date, picks: Sequence[Pick],
                 whys: Sequence[str], papers: dict[str, Paper], interest: Interest,
                 manage_token: str, unsubscribe_token: str,
-                views: PaperViews | None = None) -> DigestView:
+                views: PaperViews | None = None, votes: VoteSigner | None = None) -> DigestView:
     """Everything the digest templates need for one subscriber and date (`views`: the shared
-    per-paper views of `papers`, when many digests are made from the same window)."""
+    per-paper views of `papers`, when many digests are made from the same window; `votes`:
+    signs each paper's "more / less like this" links, none without it)."""
     views = views if views is not None and views.papers is papers else PaperViews(papers)
     base = str(config.delivery.base_url).rstrip("/")
     chosen = [views.view(p.id, why) for p, why in zip(picks, whys, strict=True)]
     trending = views.trending({p.id for p in picks}, config.delivery.trending_count)
+    if votes is not None:
+        for view in (*chosen, *trending):  # copies: only this subscriber's links go in
+            view.more_url = f"{base}/vote/{votes.token(sub, view.paper_id, VoteAction.MORE)}"
+            view.less_url = f"{base}/vote/{votes.token(sub, view.paper_id, VoteAction.LESS)}"
     return DigestView(day=day, recipient=sub.email, name=sub.name, papers=chosen,
                       trending=trending, manage_url=f"{base}/manage/{manage_token}",
                       unsubscribe_url=f"{base}/unsubscribe/{unsubscribe_token}",

@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,7 @@ from sqlmodel import Session
 from digest.rank import Candidate, CorpusStats, Interest, Pick, RankParams, rank
 from digest.rank.semantic import Embedder, SemanticInputs, load_embedder, paper_text
 from digest.rank.textfeat import doc_terms
+from digest.storage.feedback import votes_of
 from digest.storage.models import Paper, Subscriber
 from digest.storage.papers import (
     corpus_sample,
@@ -62,6 +63,14 @@ def interest_of(row: Subscriber) -> Interest:
         max_papers=int(i.get("max_papers") or 10),
         trending_weight=float(i.get("trending_weight", 0.1)),
     )
+
+
+def interests_with_votes(session: Session, rows: Sequence[Subscriber],
+                         now: datetime | None = None) -> list[Interest]:
+    """`interest_of` each stored subscriber, with their votes attached (`Interest.votes`, ages
+    counted from `now`); the votes are read in one query per chunk of subscribers."""
+    votes = votes_of(session, [r.id for r in rows if r.id is not None], now)
+    return [replace(interest_of(r), votes=tuple(votes.get(r.id or 0, ()))) for r in rows]
 
 
 _STATS: dict[tuple[str, int, int, datetime | None], CorpusStats] = {}

@@ -17,6 +17,7 @@ from digest.compose.views import PaperView, paper_view, why_line
 from digest.config import SubscriberConfig
 from digest.rank.stored import interest_of, rank_configured
 from digest.storage.db import session_scope
+from digest.storage.feedback import vote_entries
 from digest.storage.models import DigestKind, Origin, Subscriber, SubscriberStatus
 from digest.storage.outbox import cancel_queued
 from digest.storage.papers import papers_first_seen
@@ -253,9 +254,11 @@ def manage_page(web: Web, request: Request, row: Subscriber, token: str, status:
     current = values or {**row.interests, "timezone": row.timezone, "send_at": row.send_at,
                          "cadence": row.cadence, "weekly_day": row.weekly_day,
                          "email": row.email}
+    with Session(web.engine) as session:
+        votes = vote_entries(session, row.id or 0)
     return web.page(request, "manage", status, subscriber=row, values=current,
                     errors=errors or {}, notice=notice, token=token,
-                    unsubscribe_token=make_token(web.key(), "unsubscribe", row))
+                    unsubscribe_token=make_token(web.key(), "unsubscribe", row), votes=votes)
 
 
 async def unsubscribe(web: Web, request: Request) -> Response:

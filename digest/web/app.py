@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 from digest.clock import utcnow
 from digest.compose.render import packaged_templates
 from digest.config import Config
-from digest.web import actions
+from digest.web import actions, votes
 from digest.web.common import Web, web_env
 from digest.web.library import import_upload
 from digest.web.security import HEADERS, SecurityHeaders
@@ -38,6 +38,8 @@ def build_web_app(config: Config, engine: Engine,
         Route("/confirm/{token}", partial(actions.confirm, web), methods=["GET", "POST"]),
         Route("/manage/{token}", partial(actions.manage, web), methods=["GET", "POST"]),
         Route("/manage/{token}/library", partial(import_upload, web), methods=["POST"]),
+        Route("/manage/{token}/votes", partial(votes.manage_votes, web), methods=["POST"]),
+        Route("/vote/{token}", partial(votes.vote, web), methods=["GET", "POST"]),
         Route("/unsubscribe/{token}", partial(actions.unsubscribe, web),
               methods=["GET", "POST"]),
         Mount("/static", StaticFiles(directory=str(packaged_templates() / "web" / "static")),
