@@ -247,6 +247,7 @@ class Cluster:
         lines += [f"    {to} accepted from {name} at "
                   f"{datetime.fromtimestamp(at):%H:%M:%S.%f}"[:-3] for at, name, to in copies]
         keys = (LEADING, NOT_LEADING, LOST, "cannot reach the database", "cannot take the lease",
+                "answers again",
                 "polled ", "ERROR", "taken over", "requeued", "delivered ", "SIGTERM", "Error:",
                 "stopped")
         for r in self.replicas:
@@ -335,6 +336,13 @@ def test_database_blip_under_delivery_crashes_nothing_and_sends_each_digest_once
         if cut == "leader+standby" and not any(at >= cut_at for at, _ in others[1].lines(LEADING)):
             problems.append(f"the connected {others[1].name} never logged '{LEADING}'")
         problems += polls_too_close(c, 30)
+        for r in victims:  # the outage is said once (then after 1, 2, 4 … minutes), and its end
+            said = [ln for at, ln in r.lines("cannot reach the database") if at >= cut_at]
+            if len(said) > 2:
+                problems.append(f"{r.name} logged 'cannot reach the database' {len(said)} times "
+                                f"in a 20 s outage")
+            if not r.lines("the database answers again"):
+                problems.append(f"{r.name} never logged that the database answers again")
         if any(at >= cut_at for at, _ in leader.lines("polled ")) and \
                 not any(at >= cut_at for at, _ in leader.lines(LEADING)):
             problems.append(f"{leader.name} polled after losing the lease without retaking it")

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from sqlmodel import Session
 from digest.clock import utcnow
 from digest.config import Config, load_config
 from digest.daemon.cycle import compose_and_deliver
+from digest.daemon.outage import DATABASE_ERRORS, OutageLog
 from digest.deliver.outbox import requeue_in_flight
 from digest.errors import ConfigError
 from digest.ingest.poll import poll_sources
@@ -48,6 +50,7 @@ class Daemon:
     _wait_told: bool = False
     _leading: bool = False
     lock: DaemonLock = field(init=False)
+    outage: OutageLog = field(default_factory=OutageLog)
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT (or one cycle with `once`); returns the exit code."""
@@ -90,11 +93,13 @@ class Daemon:
         """Before each singleton job: confirm (or take) the lease; False means do not act."""
         if not self.replicated or self.once:
             return True
-        was = self._leading
-        self._leading = self.lock.still_leading() or self.lock.try_leader()
-        if self._leading != was:
-            log.info("leading: this replica polls the feeds" if self._leading else
-                     "not leading: another replica polls; this one composes and delivers")
+        was, self._leading = self._leading, False
+        try:  # an unreachable database raises, for the outage log
+            self._leading = self.lock.still_leading() or self.lock.try_leader(quiet=True)
+        finally:
+            if self._leading != was:
+                log.info("leading: this replica polls the feeds" if self._leading else
+                         "not leading: another replica polls; this one composes and delivers")
         return self._leading
 
     def _install_signals(self) -> None:
@@ -131,11 +136,23 @@ class Daemon:
     def _schedule_jobs(self) -> None:
         assert self.scheduler is not None
         self.scheduler.remove_all_jobs()
-        self.scheduler.add_job(self.poll_all, IntervalTrigger(seconds=POLL_CHECK_SECONDS),
-                               id="poll", next_run_time=utcnow())
-        self.scheduler.add_job(self.deliver_cycle, IntervalTrigger(
-            seconds=self.config.daemon.delivery_every_seconds), id="deliver",
+        self.scheduler.add_job(self._guarded, IntervalTrigger(seconds=POLL_CHECK_SECONDS),
+                               args=["polling", self.poll_all], id="poll",
+                               next_run_time=utcnow())
+        self.scheduler.add_job(self._guarded, IntervalTrigger(
+            seconds=self.config.daemon.delivery_every_seconds),
+            args=["delivery", self.deliver_cycle], id="deliver",
             next_run_time=utcnow())  # at start: catch up on digests missed while down
+
+    async def _guarded(self, name: str, job: Callable[[], Awaitable[object]]) -> None:
+        """Run a scheduled job; a database outage is logged by `outage` (once, then ever more
+        rarely), not as a traceback every cycle. Other errors reach the scheduler's log."""
+        try:
+            await job()
+        except DATABASE_ERRORS as exc:
+            self.outage.failed(name, exc)
+            return
+        self.outage.succeeded()
 
     def _request_stop(self, sig: signal.Signals) -> None:
         log.info("received %s; finishing the message in flight", sig.name)

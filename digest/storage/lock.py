@@ -62,12 +62,15 @@ class DaemonLock:
             raise AlreadyRunningError("another digest daemon leads this PostgreSQL database",
                                       "this replica can stand by; it takes over when the leader stops")
 
-    def try_leader(self) -> bool:
+    def try_leader(self, quiet: bool = False) -> bool:
         """PostgreSQL: take the session-level advisory lock if free (False, not an error, when
-        the database cannot be reached)."""
+        the database cannot be reached; `quiet`: raise that error instead of logging it, for a
+        caller that logs outages itself)."""
         try:
             conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         except DBAPIError as exc:
+            if quiet:
+                raise
             log.warning("cannot reach the database to take the lease: %s", _first_line(exc))
             return False
         try:
