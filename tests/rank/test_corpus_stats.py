@@ -17,7 +17,6 @@ from digest.storage.db import session_scope
 from digest.storage.papers import upsert_papers
 from tests.factories import record
 
-
 ROOT = Path(__file__).parents[2]
 
 
