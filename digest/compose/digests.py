@@ -32,7 +32,7 @@ from digest.config import Config
 from digest.errors import UnknownSubscriberError
 from digest.rank import Interest, Pick
 from digest.storage.db import session_scope
-from digest.storage.lock import work_claim
+from digest.storage.lock import claim_subscribers
 from digest.storage.models import DigestKind, Outbox, OutboxPaper, Paper, Subscriber
 from digest.storage.outbox import (
     already_sent,
@@ -136,20 +136,25 @@ def compose_due(engine: Engine, config: Config, now: datetime | None = None, *,
             if should_stop():
                 return results
             chunk = members[first:first + COMPOSE_CHUNK]
-            with work_claim(engine, "compose", [sid for sid, _ in chunk]) as ours:
-                if ours:  # another replica composing this chunk right now: leave it to it
-                    results += _compose_chunk(engine, config, chunk, start, now, dry_run)
+            with claim_subscribers(engine, [sid for sid, _ in chunk]) as ours:
+                mine = set(ours)  # the others are being composed by another replica now
+                if mine:
+                    results += _compose_chunk(engine, config, [m for m in chunk if m[0] in mine],
+                                              start, now, dry_run)
     return results
 
 
 def _compose_chunk(engine: Engine, config: Config, chunk: Sequence[tuple[int, date]],
                    since: datetime, now: datetime, dry_run: bool) -> list[Composed]:
-    """Read the chunk's subscribers (those still active) and what they were already sent of
-    the window's papers, then compose their digests."""
+    """Read the chunk's subscribers (those still active and not composed meanwhile) and what
+    they were already sent of the window's papers, then compose their digests."""
     with session_scope(engine) as session:
         rows = active_by_ids(session, [sid for sid, _ in chunk])
+        done = composed_pairs(session, list(rows), min(day for _, day in chunk))
         sent = already_sent(session, list(rows), since)
-    members = [(rows[sid], day) for sid, day in chunk if sid in rows]
+    members = [(rows[sid], day) for sid, day in chunk if sid in rows and (sid, day) not in done]
+    if not members:  # another replica composed them since this cycle began
+        return []
     return _compose_group(engine, config, members, since, sent, now, dry_run)
 
 

@@ -6,7 +6,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
@@ -18,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from digest.errors import AlreadyRunningError
 
 ADVISORY_KEY = 0x5044_4947  # "PDIG"
-WORK_CLASS = 0x5057  # "PW": (class, key) advisory locks for shared units of work
+COMPOSE_CLASS = 0x5043  # "PC": (class, subscriber id) advisory locks while composing
 log = logging.getLogger(__name__)
 
 
@@ -127,21 +126,24 @@ class DaemonLock:
 
 
 @contextlib.contextmanager
-def work_claim(engine: Engine, kind: str, ids: Sequence[int]) -> Iterator[bool]:
-    """Claim one unit of shared work (e.g. a chunk of subscribers to compose) for as long as
-    the block runs: True when this process has it, False when another replica does. On
-    SQLite (one daemon) always True. The outbox's uniqueness still guards every digest."""
-    if engine.dialect.name != "postgresql":
-        yield True
+def claim_subscribers(engine: Engine, ids: Sequence[int]) -> Iterator[list[int]]:
+    """Claim these subscribers for composing, for as long as the block runs: yields the ids
+    this process got (one advisory lock each, taken in one query, never waiting), so replicas
+    whose due lists differ still never compose the same subscriber at once. On SQLite (one
+    daemon) every id. The outbox's uniqueness still guards every digest."""
+    if engine.dialect.name != "postgresql" or not ids:
+        yield list(ids)
         return
-    key = zlib.crc32(f"{kind}:{','.join(map(str, ids))}".encode()) - 2**31  # a signed int4
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        ours = bool(conn.execute(text("SELECT pg_try_advisory_lock(:c, :k)"),
-                                 {"c": WORK_CLASS, "k": key}).scalar())
+        ours = [int(i) for i in conn.execute(
+            text("SELECT id FROM unnest(CAST(:ids AS int[])) AS id "
+                 "WHERE pg_try_advisory_lock(:c, id) ORDER BY id"),
+            {"ids": list(ids), "c": COMPOSE_CLASS}).scalars()]
         try:
             yield ours
         finally:
-            if ours:  # a dead connection has released it already
+            if ours:  # a dead connection has released them already
                 with contextlib.suppress(DBAPIError):
-                    conn.execute(text("SELECT pg_advisory_unlock(:c, :k)"),
-                                 {"c": WORK_CLASS, "k": key})
+                    conn.execute(text("SELECT pg_advisory_unlock(:c, id) "
+                                      "FROM unnest(CAST(:ids AS int[])) AS id"),
+                                 {"ids": ours, "c": COMPOSE_CLASS})
