@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import JSON, Integer, String, column, table
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -167,3 +168,24 @@ def test_an_up_to_date_schema_opens_without_alembic(tmp_path: Path) -> None:
     runs = [subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                            check=True).stdout.strip() for _ in range(2)]
     assert runs == ["True", "False"]  # the first migrates; the second finds it current
+
+
+def test_a_postgresql_server_that_never_answers_fails_in_seconds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    import digest.storage.db as db
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts the TCP connection, never says a word (a half-dead server)
+    monkeypatch.setitem(db.PG_CONNECT_ARGS, "connect_timeout", 2)
+    engine = db.make_engine(f"postgresql://digest@127.0.0.1:{silent.getsockname()[1]}/x")
+    start = time.monotonic()
+    with pytest.raises(OperationalError, match="timeout"):
+        engine.connect()
+    assert time.monotonic() - start < 15  # libpq may try twice (with and without TLS)
+    silent.close()

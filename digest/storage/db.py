@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, create_engine
 
@@ -16,6 +16,11 @@ from digest.errors import StorageError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x5044_4D47  # "PDMG": held for the length of one migration transaction
+# A server that stops answering (a cut network, not a refused connection) is noticed in
+# seconds instead of the kernel's two hours: connect timeout and TCP keepalives (libpq's own
+# names; a URL query string still overrides them).
+PG_CONNECT_ARGS = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30,
+                   "keepalives_interval": 10, "keepalives_count": 3}
 IN_CHUNK = 500  # values per IN (...) list: well under SQLite's and psycopg's parameter limits
 
 
@@ -30,7 +35,10 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return create_engine(url, pool_pre_ping=True)
+    given = make_url(url).query
+    connect_args = {k: v for k, v in PG_CONNECT_ARGS.items() if k not in given} \
+        if url.startswith("postgresql+psycopg") else {}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
