@@ -11,7 +11,7 @@ a small grid of the feedback knobs, and a "library-only" cold start (liked paper
 a BibTeX file of each profile's liked ids, no topics or keywords) against the profile as given.
 
     .venv/bin/python bench/feedback_quality.py [--shared ../shared] [--no-semantic]
-        [--set w_feedback=0.6 ...] [--grid w_feedback=0.3,0.6,0.9 ...] [--no-lopo]
+        [--set w_feedback=2 ...] [--grid w_feedback=1,2,3 ...] [--no-lopo] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from digest.storage.papers import papers_published
 from digest.storage.subscribers import sync_subscribers
 
 SCORED = DAYS[2:]          # days 3-4: after two days of votes
-GRID = {"w_feedback": (1.0, 2.0, 3.0), "feedback_negative": (0.005, 0.025, 0.05)}
+GRID = {"w_feedback": (1.0, 2.0, 3.0), "feedback_lambda": (0.1, 0.3, 1.0)}
 Run = dict[str, dict[str, list[str]]]     # profile -> day -> ids, best first
 Qrels = dict[str, dict[str, int]]
 
@@ -108,12 +108,12 @@ def day_ids(world: World) -> dict[str, set[str]]:
 
 
 def evaluate(run: Run, qrels: Qrels, ids: dict[str, set[str]],
-             days: Sequence[str] = SCORED, k: int = 10) -> dict[str, tuple[float, float]]:
-    """Per profile (nDCG@k, P@k) averaged over `days` with relevant papers (rank_quality's
-    protocol restricted to those days)."""
+             days: Sequence[str] = SCORED, k: int = 10) -> dict[str, tuple[float, float, float]]:
+    """Per profile (nDCG@k, P@k, judged@k) averaged over `days` with relevant papers
+    (rank_quality's protocol restricted to those days)."""
     out = {}
     for pid in sorted(run):
-        nd, pk = [], []
+        nd, pk, jd = [], [], []
         for day in days:
             rel = {x: g for x, g in qrels[pid].items() if x in ids[day]}
             if not any(rel.values()):
@@ -121,7 +121,8 @@ def evaluate(run: Run, qrels: Qrels, ids: dict[str, set[str]],
             top = run[pid][day][:k]
             nd.append(dcg([rel.get(x, 0) for x in top]) / dcg(sorted(rel.values(), reverse=True)[:k]))
             pk.append(sum(1 for x in top if rel.get(x, 0) > 0) / k)
-        out[pid] = (sum(nd) / max(len(nd), 1), sum(pk) / max(len(pk), 1))
+            jd.append(sum(1 for x in top if x in qrels[pid]) / k)
+        out[pid] = (mean(nd), mean(pk), mean(jd))
     return out
 
 
@@ -191,14 +192,18 @@ def report(title: str, world: World, params: RankParams, embedder: Embedder | No
     fed = evaluate(simulate(world, world.interests, params, embedder), world.qrels, ids)
     print(f"\n{title}: days 3-4 ({', '.join(SCORED)}), votes from the days before")
     print(f"{'profile':8s} {'nDCG no-fb':>10s} {'nDCG fb':>8s} {'delta':>7s} "
-          f"{'P@10 no-fb':>10s} {'P@10 fb':>8s}")
+          f"{'P@10 no-fb':>10s} {'P@10 fb':>8s} {'judged no-fb':>12s} {'judged fb':>9s}")
     for pid in base:
-        (nb, pb), (nf, pf) = base[pid], fed[pid]
-        print(f"{pid:8s} {nb:10.3f} {nf:8.3f} {nf - nb:+7.3f} {pb:10.3f} {pf:8.3f}")
+        (nb, pb, jb), (nf, pf, jf) = base[pid], fed[pid]
+        print(f"{pid:8s} {nb:10.3f} {nf:8.3f} {nf - nb:+7.3f} {pb:10.3f} {pf:8.3f} "
+              f"{jb:12.2f} {jf:9.2f}")
     deltas = [fed[p][0] - base[p][0] for p in base]
-    print(f"{'mean':8s} {mean([v[0] for v in base.values()]):10.3f} "
-          f"{mean([v[0] for v in fed.values()]):8.3f} {mean(deltas):+7.3f} "
-          f"{mean([v[1] for v in base.values()]):10.3f} {mean([v[1] for v in fed.values()]):8.3f}")
+
+    def avg(table: dict[str, tuple[float, float, float]], n: int) -> float:
+        return mean([v[n] for v in table.values()])
+
+    print(f"{'mean':8s} {avg(base, 0):10.3f} {avg(fed, 0):8.3f} {mean(deltas):+7.3f} "
+          f"{avg(base, 1):10.3f} {avg(fed, 1):8.3f} {avg(base, 2):12.2f} {avg(fed, 2):9.2f}")
     print(f"profiles worse by > 0.05: {sum(d < -0.05 for d in deltas)}"
           f"  (worst delta {min(deltas):+.3f})")
     if not lopo:
@@ -244,6 +249,8 @@ def main() -> None:
                     help=f"feedback knobs to cross-validate, name=v1,v2,... (default {GRID})")
     ap.add_argument("--no-semantic", action="store_true", help="the lexical ranker only")
     ap.add_argument("--no-lopo", action="store_true", help="skip the leave-one-profile-out grid")
+    ap.add_argument("--workdir", type=Path, help="keep the database (and its cached embeddings) "
+                    "here between runs instead of in a temporary folder")
     args = ap.parse_args()
     params = replace(RankParams(), **parse_overrides(args.set))  # type: ignore[arg-type]
     grid = parse_grid(args.grid) if args.grid else dict(GRID)
@@ -251,15 +258,17 @@ def main() -> None:
     if not args.no_semantic:
         embedder = load_embedder("sentence-transformers", None)
         modes.append((f"lexical + {embedder.name}", embedder))
-    with tempfile.TemporaryDirectory() as tmp:
-        world = load_world(args.shared, Path(tmp))
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.workdir or Path(scratch)
+        tmp.mkdir(parents=True, exist_ok=True)
+        world = load_world(args.shared, tmp)
         print("feedback knobs: " + ", ".join(f"{k}={getattr(params, k):g}" for k in (
             "w_feedback", "min_feedback", "feedback_half_life", "feedback_lambda",
-            "feedback_liked", "feedback_negative", "feedback_samples", "feedback_semantic")))
+            "feedback_liked", "feedback_negatives", "feedback_samples", "feedback_semantic")))
         for title, embedder in modes:
             report(title, world, params, embedder, grid, not args.no_lopo)
         for title, embedder in modes:
-            cold_start(world, Path(tmp), params, embedder, title)
+            cold_start(world, tmp, params, embedder, title)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The reader's votes as a small per-subscriber model: kernel logistic regression.
 
-Each subscriber with votes gets a linear model over paper features (tf-idf vectors, and
-embeddings when the semantic ranker is on) fitted to their votes (decayed by age), their
-liked papers (positives) and a fixed sample of the day's papers (weak negatives). It is
+Each subscriber with votes gets a linear model over paper features (tf-idf vectors,
+embeddings when the semantic ranker is on, categories when `feedback_category` is set)
+fitted to their votes (decayed by age), their liked papers (positives) and a fixed sample
+of the day's papers (weak negatives, weighing `feedback_negatives` times their votes). It is
 fitted in its dual form, f(paper) = sum_j alpha_j k(x_j, paper) over the subscriber's own
 training papers, so each vote's share of a score is known (the reason names the closest
 voted paper) and subscribers are fitted side by side, a chunk at a time, independently.
@@ -16,23 +17,57 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from digest.rank.model import Interest, RankParams, Reason
-from digest.rank.queries import liked_vectors
+from digest.rank.model import Candidate, Interest, RankParams, Reason
+from digest.rank.queries import liked_vectors, membership
 from digest.rank.textfeat import CorpusStats, Vocabulary, doc_terms
 
 SAMPLE_SEED = 13  # the weak negatives are the same sample of the day for every subscriber
 
 
 @dataclass
+class Features:
+    """Papers as the model sees them: unit tf-idf rows, unit embeddings (semantic ranker only)
+    and unit category rows."""
+
+    lexical: sparse.csr_matrix
+    embedded: np.ndarray | None
+    categories: sparse.csr_matrix
+
+    def rows(self, index: Sequence[int] | np.ndarray) -> Features:
+        """The features of some of the papers."""
+        return Features(self.lexical[index],
+                        self.embedded[index] if self.embedded is not None else None,
+                        self.categories[index])
+
+
+def kernel(a: Features, b: Features, params: RankParams) -> np.ndarray:
+    """The model's (linear) kernel: tf-idf cosine, plus weighted embedding and category cosines."""
+    out = (a.lexical @ b.lexical.T).toarray()
+    if a.embedded is not None and b.embedded is not None:
+        out += params.feedback_semantic * (a.embedded @ b.embedded.T)
+    if params.feedback_category:
+        out += params.feedback_category * (a.categories @ b.categories.T).toarray()
+    return np.asarray(out, dtype=np.float32)
+
+
+def category_rows(per_paper: Sequence[Sequence[str]], index: dict[str, int]) -> sparse.csr_matrix:
+    """Unit rows of category membership (categories added to `index` as they are met)."""
+    rows = membership(per_paper, index)
+    norms = np.sqrt(np.asarray(rows.sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sparse.csr_matrix(sparse.diags(1.0 / norms) @ rows, dtype=np.float32)
+
+
+@dataclass
 class FeedbackInputs:
     """Day-level features of every voted or liked paper some voter has, and the negatives."""
 
-    index: dict[str, int]          # paper id -> row of `tfidf` / `embeddings`
+    index: dict[str, int]          # paper id -> row of `train`
     ids: list[str]                 # row -> paper id
     day_index: dict[str, int]      # candidate id -> candidate index
     titles: dict[str, str]
-    tfidf: sparse.csr_matrix       # training papers x day terms (unit rows)
-    embeddings: np.ndarray | None  # training papers x dim, zero rows where unknown
+    train: Features                # voted and liked papers
+    day: Features                  # the day's candidates
     negatives: np.ndarray          # candidate indices of the weak negatives
     k_neg_day: np.ndarray          # negatives x candidates kernel
 
@@ -42,35 +77,38 @@ def has_votes(interest: Interest) -> bool:
     return bool(interest.votes)
 
 
-def feedback_inputs(active: Sequence[Interest], candidate_ids: Sequence[str],
-                    texts: dict[str, tuple[str, str]],
+def feedback_inputs(active: Sequence[Interest], candidates: Sequence[Candidate],
+                    texts: dict[str, tuple[str, str]], categories: dict[str, tuple[str, ...]],
                     vocab: Vocabulary, stats: CorpusStats, params: RankParams,
-                    day_tfidf: sparse.csr_matrix, day_similarity: np.ndarray,
-                    alive: np.ndarray, day_embeddings: np.ndarray | None,
+                    day_tfidf: sparse.csr_matrix, alive: np.ndarray,
+                    day_embeddings: np.ndarray | None,
                     embedded: dict[str, np.ndarray] | None) -> FeedbackInputs | None:
-    """Features of the voters' training papers, or None when nobody voted."""
+    """Features of the voters' training papers and of the day, or None when nobody voted."""
     voters = [i for i in active if has_votes(i)]
     if not voters:
         return None
-    ids = sorted({p for i in voters for p in (*(v.paper_id for v in i.votes), *i.liked)
-                  if p in texts})
+    ids = sorted({p for i in voters for p in i.known_papers if p in texts})
     tfidf = liked_vectors([doc_terms(*texts[p], frozenset()) for p in ids], vocab, stats,
                           params.liked_terms)
-    embeddings = None
+    vectors = None
     if day_embeddings is not None and day_embeddings.ndim == 2:
-        embeddings = np.zeros((len(ids), day_embeddings.shape[1]), dtype=np.float32)
+        vectors = np.zeros((len(ids), day_embeddings.shape[1]), dtype=np.float32)
         for n, p in enumerate(ids):
             if embedded is not None and (v := embedded.get(p)) is not None:
-                embeddings[n] = v
+                vectors[n] = v
+    cats: dict[str, int] = {}
+    day = Features(day_tfidf, day_embeddings if vectors is not None else None,
+                   category_rows([c.categories for c in candidates], cats))
+    train = Features(tfidf, vectors, category_rows([categories.get(p, ()) for p in ids], cats))
+    day.categories.resize((len(candidates), max(len(cats), 1)))
+    train.categories.resize((len(ids), max(len(cats), 1)))
     pool = np.nonzero(alive)[0]
     size = min(int(params.feedback_samples), len(pool))
     negatives = np.sort(np.random.default_rng(SAMPLE_SEED).choice(pool, size, replace=False))
-    k_neg_day = kernel(day_similarity[negatives],
-                       day_embeddings[negatives] @ day_embeddings.T
-                       if embeddings is not None and day_embeddings is not None else None, params)
     return FeedbackInputs({p: n for n, p in enumerate(ids)}, ids,
-                          {c: n for n, c in enumerate(candidate_ids)}, {p: texts[p][0] for p in ids},
-                          tfidf, embeddings, negatives, k_neg_day.astype(np.float32))
+                          {c.id: n for n, c in enumerate(candidates)},
+                          {p: texts[p][0] for p in ids}, train, day, negatives,
+                          kernel(day.rows(negatives), day, params))
 
 
 @dataclass
@@ -131,8 +169,7 @@ def _points(interest: Interest, inputs: FeedbackInputs,
 
 
 def feedback_chunk(chunk: range, active: Sequence[Interest], inputs: FeedbackInputs | None,
-                   day_tfidf: sparse.csr_matrix, day_embeddings: np.ndarray | None,
-                   n_papers: int, params: RankParams) -> FeedbackChunk | None:
+                   params: RankParams) -> FeedbackChunk | None:
     """Fit the models of the chunk's voters (the rest pay nothing) and score every paper."""
     if inputs is None:
         return None
@@ -143,12 +180,9 @@ def feedback_chunk(chunk: range, active: Sequence[Interest], inputs: FeedbackInp
         return None
     used = sorted({p for pts in own.values() for p, _, _ in pts})
     where = {p: n for n, p in enumerate(used)}
-    lexical = inputs.tfidf[used]
-    vectors = inputs.embeddings[used] if inputs.embeddings is not None else None
-    k_day = kernel((lexical @ day_tfidf.T).toarray(), vectors @ day_embeddings.T
-                   if vectors is not None and day_embeddings is not None else None, params)
-    k_train = kernel((lexical @ lexical.T).toarray(),
-                     vectors @ vectors.T if vectors is not None else None, params)
+    train = inputs.train.rows(used)
+    k_day = kernel(train, inputs.day, params)
+    k_train = kernel(train, train, params)
     negatives = inputs.negatives
     k_neg = inputs.k_neg_day[:, negatives]           # negatives x negatives
     k_train_neg = k_day[:, negatives]                # training papers x negatives
@@ -164,7 +198,9 @@ def feedback_chunk(chunk: range, active: Sequence[Interest], inputs: FeedbackInp
     row_arr, col_arr = np.asarray(rows), np.asarray(cols)
     y = np.asarray(labels, dtype=np.float32)
     c = np.asarray(weights, dtype=np.float32)
-    neg_c = np.full((len(subs), len(negatives)), params.feedback_negative, dtype=np.float32)
+    own_weight = np.bincount(row_arr, weights=c, minlength=len(subs)).astype(np.float32)
+    neg_c = np.repeat((params.feedback_negatives * own_weight / max(len(negatives), 1))[:, None],
+                      len(negatives), axis=1)
     # a subscriber's own training paper among the day's sample is not also a negative
     neg_pos = {int(n): m for m, n in enumerate(negatives)}
     for r, s in enumerate(subs):
@@ -173,8 +209,9 @@ def feedback_chunk(chunk: range, active: Sequence[Interest], inputs: FeedbackInp
             if m is not None and m in neg_pos:
                 neg_c[r, neg_pos[m]] = 0.0
     lam = params.feedback_lambda
-    scale = 1.0 + params.feedback_semantic * (inputs.embeddings is not None)
-    total = np.bincount(row_arr, weights=c, minlength=len(subs)) + neg_c.sum(axis=1)
+    scale = 1.0 + params.feedback_semantic * (train.embedded is not None) \
+        + params.feedback_category  # the largest kernel value: the step stays stable
+    total = own_weight + neg_c.sum(axis=1)
     step = (1.0 / (lam + scale * total / 4.0)).astype(np.float32)
     alpha = np.zeros(len(row_arr), dtype=np.float32)
     alpha_neg = np.zeros_like(neg_c)
@@ -189,7 +226,7 @@ def feedback_chunk(chunk: range, active: Sequence[Interest], inputs: FeedbackInp
         alpha_neg = alpha_neg - step[:, None] * (g_neg + lam * alpha_neg)
     a = sparse.csr_matrix((alpha, (row_arr, col_arr)), shape=shape)
     f_day = np.asarray(a @ k_day) + alpha_neg @ inputs.k_neg_day
-    values = np.zeros((len(chunk), n_papers), dtype=np.float32)
+    values = np.zeros((len(chunk), inputs.k_neg_day.shape[1]), dtype=np.float32)
     values[subs] = np.tanh(f_day)
     points, alphas, local = [], [], []
     for r, s in enumerate(subs):
@@ -199,13 +236,6 @@ def feedback_chunk(chunk: range, active: Sequence[Interest], inputs: FeedbackInp
         local.append({p: where[p] for p, _, _ in own[s]})
     return FeedbackChunk(values, {s: r for r, s in enumerate(subs)}, points, alphas, k_day,
                          local, inputs.ids, inputs.titles, params.w_feedback)
-
-
-def kernel(lexical: np.ndarray, embedded: np.ndarray | None, params: RankParams) -> np.ndarray:
-    """The model's (linear) kernel: tf-idf cosine, plus weighted embedding cosine when the
-    semantic ranker is on."""
-    out = lexical if embedded is None else lexical + params.feedback_semantic * embedded
-    return np.asarray(out, dtype=np.float32)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -121,7 +121,9 @@ class RankParams:
     feedback_half_life: float = 30.0  # days after which a vote counts half
     feedback_lambda: float = 0.3     # L2 regularisation of the per-subscriber model
     feedback_liked: float = 1.0      # weight of each liked paper as a positive
-    feedback_negative: float = 0.025  # weight of each sampled paper of the day as a weak negative
+    feedback_negatives: float = 0.5  # the day's sampled papers (weak negatives) weigh this much
+    #                                   together, per unit of the subscriber's votes and likes
     feedback_samples: int = 200      # how many of the day's papers are sampled as negatives
-    feedback_semantic: float = 1.0   # weight of embedding cosine in the model's kernel
+    feedback_semantic: float = 0.3   # weight of embedding cosine in the model's kernel
+    feedback_category: float = 0.0   # weight of category cosine (0: on the dev set it only hurt)
     feedback_steps: int = 40         # gradient steps of the fit

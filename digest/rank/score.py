@@ -56,11 +56,13 @@ def rank(candidates: Sequence[Candidate], interests: Sequence[Interest], *,
          stats: CorpusStats | None = None, liked_texts: dict[str, tuple[str, str]] | None = None,
          params: RankParams | None = None,
          already_sent: dict[str, set[str]] | None = None,
-         semantic: SemanticInputs | None = None) -> dict[str, list[Pick]]:
+         semantic: SemanticInputs | None = None,
+         categories: dict[str, tuple[str, ...]] | None = None) -> dict[str, list[Pick]]:
     """Each subscriber's best papers among `candidates`, best first, with reasons.
 
     `already_sent` maps a subscriber key to paper ids they must never get again;
-    `semantic` (embeddings of the candidates, topics and liked papers) blends in meaning.
+    `semantic` (embeddings of the candidates, topics and liked papers) blends in meaning;
+    `liked_texts` (and `categories`) describe the papers subscribers liked or voted on.
     """
     params = params or RankParams()
     result: dict[str, list[Pick]] = {i.key: [] for i in interests}
@@ -82,9 +84,9 @@ def rank(candidates: Sequence[Candidate], interests: Sequence[Interest], *,
             active, lambda i: [(p, semantic.liked.get(p)) for p in i.liked], semantic)
         day.embeddings = semantic.papers
     side = side_matrices(active, day, vocab, already_sent or {})
-    feedback = feedback_inputs(active, [c.id for c in day.candidates], liked_texts or {}, vocab,
-                               stats, params, day.tfidf, day.similarity, day.alive,
-                               day.embeddings, semantic.liked if semantic is not None else None)
+    feedback = feedback_inputs(active, day.candidates, liked_texts or {}, categories or {}, vocab,
+                               stats, params, day.tfidf, day.alive, day.embeddings,
+                               semantic.liked if semantic is not None else None)
 
     def run_chunk(start: int) -> list[list[Pick]]:
         chunk = range(start, min(start + params.chunk, len(active)))
@@ -265,8 +267,7 @@ def score_chunk(chunk: range, active: Sequence[Interest], day: Day,
                  + params.w_liked * parts["liked"] + params.w_category * category
                  + params.w_semantic * parts.get("semantic", 0.0)
                  + params.w_semantic_liked * parts.get("semantic_liked", 0.0))
-    fitted = feedback_chunk(chunk, active, feedback, day.tfidf, day.embeddings,
-                            len(day.candidates), params)
+    fitted = feedback_chunk(chunk, active, feedback, params)
     if fitted is not None:  # only chunks with voters; the others' scores stay bit for bit
         evidence |= (fitted.values >= params.min_feedback) & fitted.voters[:, None]
         relevance = relevance + params.w_feedback * fitted.values

@@ -126,7 +126,7 @@ def liked_texts(session: Session, interests: Sequence[Interest]) -> dict[str, tu
     text their imported library holds for it (kept-as-text entries are never stored papers,
     so they steer the ranking without ever being a digest candidate)."""
     own = library_texts(session, [i.key for i in interests])  # imported, not stored (yet)
-    return {**own, **texts_of(session, [p for i in interests for p in i.liked])}
+    return {**own, **texts_of(session, [p for i in interests for p in i.known_papers])}
 
 
 def rank_papers(session: Session, papers: Sequence[Paper], interests: Sequence[Interest],
@@ -141,7 +141,17 @@ def rank_papers(session: Session, papers: Sequence[Paper], interests: Sequence[I
         if embedder is not None and papers else None
     return rank(candidates, interests, stats=stats,
                 liked_texts=liked if liked is not None else liked_texts(session, interests),
-                params=params, already_sent=already_sent, semantic=semantic)
+                params=params, already_sent=already_sent, semantic=semantic,
+                categories=voted_categories(session, interests)
+                if (params or RankParams()).feedback_category else None)
+
+
+def voted_categories(session: Session, interests: Sequence[Interest]
+                     ) -> dict[str, tuple[str, ...]]:
+    """Categories of the papers voters voted on or liked (features of their feedback model)."""
+    ids = sorted({p for i in interests if i.votes for p in i.known_papers})
+    return {p.canonical_id: tuple(p.categories)
+            for p in papers_by_canonical_id(session, ids)} if ids else {}
 
 
 @dataclass
@@ -199,7 +209,7 @@ def semantic_inputs(session: Session, embedder: Embedder, papers: Sequence[Paper
                     interests: Sequence[Interest]) -> SemanticInputs:
     """Embeddings of the candidates (cached), of every topic, and of every liked paper."""
     topics = sorted({t for i in interests for t in i.topics})
-    liked_ids = sorted({p for i in interests for p in i.liked})
+    liked_ids = sorted({p for i in interests for p in i.known_papers})  # voted ones too
     liked_rows = papers_by_canonical_id(session, liked_ids)
     topic_vectors = text_embeddings(session, embedder, topics)
     liked_vectors = cached_embeddings(session, embedder, liked_rows)

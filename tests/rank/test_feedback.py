@@ -4,8 +4,10 @@ like this" demotes them, old votes count less, and no votes change nothing."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
 
 from digest.rank import Candidate, Interest, Pick, RankParams, Vote, rank
 from tests.rank.test_independence import others
@@ -119,3 +121,46 @@ def test_votes_alone_make_a_digest() -> None:
     assert not only.is_empty and Interest("x@example.org", votes=(Vote("A", -1),)).is_empty
     picks = ranked(only)
     assert ids(picks) and all(p.startswith("pro") for p in ids(picks))
+
+
+def test_categories_of_voted_papers_can_join_the_model() -> None:
+    day = [replace(c, categories=("q-bio.BM",) if c.id.startswith("pro") else ("cs.LG",))
+           for c in DAY]
+    voter = replace(READER, votes=(Vote("A", 1, 0.0),))
+
+    def lift(weight: float) -> float:
+        picks = rank(day, [voter], liked_texts=TEXTS, categories={"A": ("q-bio.BM",)},
+                     params=RankParams(feedback_category=weight))[voter.key]
+        return next(r.score for r in picks[0].reasons if r.kind == "feedback")
+
+    assert picks_are_protein(day, voter) and lift(1.0) > lift(0.0) > 0
+
+
+def picks_are_protein(day: list[Candidate], voter: Interest) -> bool:
+    picks = rank(day, [voter], liked_texts=TEXTS, categories={"A": ("q-bio.BM",)},
+                 params=RankParams(feedback_category=1.0))[voter.key]
+    return all(p.id.startswith("pro") for p in picks[:3])
+
+
+def test_the_stored_adapter_reads_voted_papers_for_the_model(engine: Engine) -> None:
+    from datetime import timedelta
+
+    from digest.clock import utcnow
+    from digest.rank.stored import rank_papers
+    from digest.sources import jsonl
+    from digest.storage.db import session_scope
+    from digest.storage.papers import papers_by_canonical_id, upsert_papers
+
+    records = jsonl.parse((Path(__file__).parents[2] / "config/demo/2026-06-11.jsonl")
+                          .read_bytes())
+    with session_scope(engine) as s:
+        upsert_papers(s, "demo", records, utcnow() - timedelta(hours=1))
+    voted = next(c for c in real_day() if "splat" in c.title.lower())
+    with session_scope(engine) as s:
+        today = [p for p in papers_by_canonical_id(s, [c.id for c in real_day()])
+                 if p.canonical_id != voted.id]  # the voted paper is from an earlier digest
+        reader = Interest("v@example.org", votes=(Vote(voted.id, 1, 2.0),), max_papers=5)
+        picks = rank_papers(s, today, [reader])[reader.key]
+    assert picks
+    said = [r for p in picks for r in p.reasons if r.kind == "feedback"]
+    assert said and said[0].label == f'close to "{voted.title}", which you marked more-like-this'
