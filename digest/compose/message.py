@@ -8,6 +8,7 @@ import re
 import sys
 from dataclasses import dataclass
 from datetime import datetime
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8, Policy
@@ -100,9 +101,27 @@ def _folded(policy: Policy, name: str, value: str) -> bytes:
 
 
 def _fold(policy: Policy, name: str, value: str) -> bytes:
+    if policy is ASCII_HEADERS and not value.isascii():
+        return _encoded_words(name, value)
     header = policy.header_factory(name, value)  # type: ignore[attr-defined]
     return header.fold(policy=policy).replace("\n", "\r\n").replace("\r\r\n", "\r\n") \
         .encode("utf-8" if policy is UTF8_HEADERS else "ascii")
+
+
+def _encoded_words(name: str, value: str) -> bytes:
+    """A non-ASCII Subject, or the display name of an address header, as RFC 2047
+    encoded-words of at most 75 characters on folded lines (the address itself stays as it
+    is). The email package's own folder writes 76-character words when it folds, and drops
+    the space between two words when it splits a subject there; its `Header` class does
+    neither."""
+    if name == "Subject":
+        return f"{name}: {_header_words(name, value)}\r\n".encode("ascii")
+    display, address = parseaddr(value)
+    return f"{name}: {_header_words(name, display)} <{address}>\r\n".encode("ascii")
+
+
+def _header_words(name: str, text: str) -> str:
+    return Header(text, "utf-8", maxlinelen=76, header_name=name).encode(linesep="\r\n")
 
 
 _SIMPLE_NAME = re.compile(r"[A-Za-z0-9]+(?: [A-Za-z0-9]+)*")
