@@ -52,8 +52,11 @@ def biorxiv_page(interval: str, cursor: int, total: int, tag: str = "", version:
     return json.dumps(doc).encode()
 
 
+NOON = datetime(2026, 6, 12, 12, 0, tzinfo=UTC)  # a fixed clock: no date change mid-test
+
+
 def window(days: int) -> tuple[str, str]:
-    today = datetime.now(UTC).date()
+    today = NOON.date()
     return str(today - timedelta(days=days)), str(today)
 
 
@@ -71,7 +74,7 @@ async def test_biorxiv_pages_through_a_429_then_asks_since_the_last_success(
                       Reply(biorxiv_page(f"{start}:{end}", 30, 873, tag=".p2")))
     config = config_for(tmp_path, db_url, [{"name": "bio", "type": "biorxiv", "max_results": 60,
                                             "url": feed_server.url("/details")}])
-    engine, report = await poll(config)
+    engine, report = await poll(config, NOON)
     assert (report.error, report.status, report.parsed, report.new) == (None, "200", 20, 20)
     hits = feed_server.hits_for(page1)
     assert len(hits) == 2 and hits[1].at - hits[0].at >= 0.9  # Retry-After honoured
@@ -80,7 +83,7 @@ async def test_biorxiv_pages_through_a_429_then_asks_since_the_last_success(
     yesterday, today = window(1)  # the next poll: since the last success, a day of overlap
     again = f"/details/biorxiv/{yesterday}/{today}/0"
     feed_server.serve(again, Reply(biorxiv_page(f"{yesterday}:{today}", 0, 10, version=3)))
-    _, second = await poll(config, utcnow() + timedelta(minutes=5))
+    _, second = await poll(config, NOON + timedelta(minutes=5))
     assert (second.error, second.parsed, second.new, second.updated) == (None, 10, 0, 10)
     assert len(feed_server.hits_for(again)) == 1
     rows = stored(engine)

@@ -163,7 +163,7 @@ async def poll_source(src: SourceConfig, engine: Engine, fetcher: Fetcher,
     retry_after: float | None = None
     started = time.monotonic()
     try:
-        got = await fetch_source(src, fetcher, feed.etag, feed.last_modified,
+        got = await fetch_source(src, fetcher, feed.etag, feed.last_modified, today=now,
                                  since=feed.last_success_at)
         report.status = got.status
         if got.bodies:
