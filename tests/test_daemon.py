@@ -143,9 +143,19 @@ def test_second_daemon_refuses_and_sighup_with_bad_config_keeps_running(
         proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "reload refused" in log.read_text(), 20, "reload refusal")
         assert proc.poll() is None
-        config.write_text(good)
+        doc = yaml.safe_load(good)
+        secret_smtp = {**doc["delivery"]["smtp"], "username": "digest",
+                       "password_env": "DIGEST_TEST_UNSET_PASSWORD"}
+        config.write_text(yaml.safe_dump({**doc, "delivery": {**doc["delivery"],
+                                                              "smtp": secret_smtp}}))
+        proc.send_signal(signal.SIGHUP)  # valid YAML, but its password variable is unset
+        wait_for(lambda: log.read_text().count("reload refused") >= 2, 20, "second refusal")
+        assert "DIGEST_TEST_UNSET_PASSWORD" in log.read_text()
+        config.write_text(yaml.safe_dump({**doc, "web": {"title": "Lab Reading Digest"}}))
         proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "config reloaded" in log.read_text(), 20, "reload")
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)  # the web pages reloaded too
+        assert page.status_code == 200 and "Lab Reading Digest" in page.text
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0
     finally:

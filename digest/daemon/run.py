@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from digest.clock import utcnow
-from digest.config import Config, load_config
+from digest.config import Config, check_environment, load_config
 from digest.daemon.cycle import compose_and_deliver
 from digest.daemon.outage import DATABASE_ERRORS, OutageLog
 from digest.deliver.outbox import requeue_in_flight
@@ -45,6 +45,7 @@ class Daemon:
     scheduler: AsyncIOScheduler | None = None
     _busy: asyncio.Lock = field(default_factory=asyncio.Lock)
     _http_task: asyncio.Task[None] | None = None
+    _http_app: Any = None  # the Starlette app, so a reload reaches the web pages
     _first_poll_done: bool = False
     _started: float = field(default_factory=time.monotonic)
     _wait_told: bool = False
@@ -161,14 +162,20 @@ class Daemon:
     def _reload(self) -> None:
         try:
             new = load_config(self.config_path)
+            check_environment(new)  # e.g. the SMTP password's variable: as at start
         except ConfigError as exc:
             log.error("config reload refused, keeping the running config:\n%s", exc)
             return
         if new.database != self.config.database:
             log.error("config reload refused: the database cannot change while running")
             return
+        if self._http_app is not None and new.web.enabled != self.config.web.enabled:
+            log.warning("web.enabled changes at the next restart; the rest is reloaded")
         self.config = new
         self._schedule_jobs()
+        web = getattr(getattr(self._http_app, "state", None), "web", None)
+        if web is not None:  # the web pages serve the new settings and templates too
+            web.reload(new)
         log.info("config reloaded: %d source(s), %d subscriber(s) in the file",
                  len(new.sources), len(new.subscribers))
 
@@ -239,7 +246,8 @@ class Daemon:
         if port is None:
             return None
         from digest.daemon.health import build_app, quiet_server
-        server = quiet_server(build_app(self), self.config.daemon.http_host, port)
+        self._http_app = build_app(self)
+        server = quiet_server(self._http_app, self.config.daemon.http_host, port)
         self._http_task = asyncio.get_running_loop().create_task(server.serve())
         for _ in range(100):  # listening before we say we started
             if server.started or self._http_task.done():

@@ -45,8 +45,10 @@ def build_web_app(config: Config, engine: Engine,
         Mount("/static", StaticFiles(directory=str(packaged_templates() / "web" / "static")),
               name="static"),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
-                     exception_handlers={500: server_error})
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
+                    exception_handlers={500: server_error})
+    app.state.web = web  # the daemon's SIGHUP reload hands it the new config
+    return app
 
 
 async def server_error(request: Request, exc: Exception) -> Response:

@@ -50,6 +50,11 @@ class Web:
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.engine)
 
+    def reload(self, config: Config) -> None:
+        """Serve a reloaded config: its settings, and templates from its folder."""
+        self.env = web_env(config.delivery.templates_dir)
+        self.config = config
+
     @property
     def base(self) -> str:
         """The public base URL, without a trailing slash."""
