@@ -172,3 +172,11 @@ def test_max_papers_limit_is_the_rankers(tmp_path: Path) -> None:
     assert "subscribers[0].max_papers" in str(err.value)
     path.write_text(f"subscribers: [{{email: a@example.org, max_papers: {MAX_PAPERS}}}]\n")
     assert load_config(path).subscribers[0].max_papers == MAX_PAPERS
+
+
+def test_listing_a_polite_host_keeps_the_publishers_gaps(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "fetch:\n  polite_hosts: {journals.example.org: 2, "
+                                         "ebi.ac.uk: 0}\n"))
+    hosts = config.fetch.polite_hosts
+    assert hosts["journals.example.org"] == 2 and hosts["arxiv.org"] == 3.0  # arXiv's 3 s stays
+    assert hosts["ebi.ac.uk"] == 0  # ... and a listed host's gap can be lifted
