@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from email import message_from_bytes
+from email import policy as email_policy
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from digest.storage.feedback import (
     resolve_paper_ids,
     votes_of,
 )
-from digest.storage.models import PaperVote, Subscriber
+from digest.storage.models import Outbox, PaperVote, Subscriber
 from tests.factories import record
 from tests.test_email import ADA, T0, make_config, store_real_papers
 
@@ -120,6 +122,11 @@ def test_votes_survive_a_restart_and_reach_the_next_digests_ranking(
     config = load_config(config_path)
     composed = compose_due(restarted, config, T0 + timedelta(hours=3))
     assert [c.status for c in composed] == ["queued"]
+    with Session(restarted) as s:
+        raw = s.exec(select(Outbox.message)).one()
+    text = message_from_bytes(raw or b"", policy=email_policy.default)
+    body = text.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "which you marked more like this" in body  # the why-line names the vote
     rank_window(restarted, config, "ada@example.org", now=T0 + timedelta(hours=3))
     assert len(ranked) == 2
     for interests in ranked:

@@ -221,7 +221,8 @@ def trending_part(reason: Reason) -> WhyPart | None:
 
 
 def why_parts(pick: Pick, liked_titles: dict[str, str]) -> list[WhyPart]:
-    """The clauses of a why-line, strongest first: author, topic, keywords, liked paper, trending."""
+    """The clauses of a why-line, strongest first: author, topic, keywords, liked paper, your
+    votes, trending."""
     kinds = {r.kind for r in pick.reasons}
     parts = [WhyPart(f"by {r.terms[0] if r.terms else r.label}, whom you follow",
                      author=r.terms[0] if r.terms else r.label)
@@ -236,6 +237,9 @@ def why_parts(pick: Pick, liked_titles: dict[str, str]) -> list[WhyPart]:
             parts.append(WhyPart(f"close in meaning to your topic “{cut(r.label, 80)}”"))
         elif r.kind == "semantic_liked" and "liked" not in kinds:
             parts.append(WhyPart(f"close in meaning to “{title}”, which you liked"))
+        elif r.kind == "feedback" and r.score > 0 and r.terms:
+            voted = cut(liked_titles.get(r.terms[0], r.terms[0]), 80)
+            parts.append(WhyPart(f"close to “{voted}”, which you marked more like this"))
     trending = (trending_part(r) for r in pick.reasons if r.kind == "trending")
     return parts + [part for part in trending if part]
 
