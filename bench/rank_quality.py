@@ -2,7 +2,10 @@
 
 Ingests the real corpus into a fresh SQLite database through the `jsonl` source,
 configures the ten dev subscribers, ranks each digest day and prints nDCG@10,
-P@10 and judged@10 per profile and overall (the protocol of ../shared/eval).
+P@10 and judged@10 per profile and overall (the protocol of ../shared/eval), then the
+same for our own ten profiles in fields outside machine learning (bench/data/
+profiles_own.yaml, judged in qrels_own.jsonl, notes in judging_notes_own.md), ranked
+in the same call (a subscriber's list does not depend on who else is ranked).
 
 It then ranks a small grid of weights (`--grid`, default GRID) and prints the
 leave-one-profile-out figure: each profile scored with the grid point that is best on
@@ -41,11 +44,23 @@ from digest.storage.subscribers import sync_subscribers
 
 ROOT = Path(__file__).parents[1]
 DAYS = ["2026-06-02", "2026-06-04", "2026-06-09", "2026-06-11"]
+OWN_PROFILES = ROOT / "bench/data/profiles_own.yaml"
+OWN_QRELS = ROOT / "bench/data/qrels_own.jsonl"
 GRID = {"w_keyword": (0.4, 0.8, 1.2), "w_liked": (0.3, 0.6, 0.9), "phrase_weight": (0.6, 0.8, 1.0)}
 
 
-def build_config(shared: Path, tmp: Path) -> Path:
-    """Corpus files re-dated (file name = published date) and the dev profiles as subscribers."""
+def subscriber_of(profile: dict[str, Any]) -> dict[str, Any]:
+    """A dev profile as a subscriber entry (email = lower-case profile id @dev.example)."""
+    entry = {"email": f"{profile['id'].lower()}@dev.example", "topics": profile.get("topics", []),
+             "keywords": profile.get("keywords", []), "liked": profile.get("liked", []),
+             "trending_weight": 0}
+    entry.update({k: profile[k] for k in ("categories", "exclude") if profile.get(k)})
+    return entry
+
+
+def build_config(shared: Path, tmp: Path, extra_profiles: Path | None = None) -> Path:
+    """Corpus files re-dated (file name = published date) and the dev profiles (plus
+    `extra_profiles`, our own) as subscribers."""
     corpus = shared / "fixtures/corpus/arxiv_daily_dw-dengwei"
     sources = []
     for day_file in sorted(corpus.glob("*.jsonl")):
@@ -57,19 +72,19 @@ def build_config(shared: Path, tmp: Path) -> Path:
                     f.write(json.dumps({**json.loads(line), "published": day}) + "\n")
         sources.append({"name": f"day-{day}", "type": "jsonl", "path": str(out)})
     profiles = yaml.safe_load((shared / "eval/profiles_dev.yaml").read_text())
-    subscribers = [{"email": f"{p['id'].lower()}@dev.example", "topics": p.get("topics", []),
-                    "keywords": p.get("keywords", []), "liked": p.get("liked", []),
-                    "trending_weight": 0} for p in profiles]
+    if extra_profiles is not None:
+        profiles += yaml.safe_load(extra_profiles.read_text())
+    subscribers = [subscriber_of(p) for p in profiles]
     path = tmp / "eval.yaml"
     path.write_text(yaml.safe_dump({"database": f"sqlite:///{tmp}/eval.db", "sources": sources,
                                     "subscribers": subscribers}))
     return path
 
 
-def load_qrels(shared: Path) -> dict[str, dict[str, int]]:
-    """profile id -> paper id -> grade."""
+def load_qrels(shared: Path, path: Path | None = None) -> dict[str, dict[str, int]]:
+    """profile id -> paper id -> grade (the shared dev judgments unless `path` is given)."""
     qrels: dict[str, dict[str, int]] = defaultdict(dict)
-    for line in (shared / "eval/qrels_dev.jsonl").read_text().splitlines():
+    for line in (path or shared / "eval/qrels_dev.jsonl").read_text().splitlines():
         row = json.loads(line)
         qrels[row["profile"]][row["id"]] = row["grade"]
     return qrels
@@ -165,6 +180,14 @@ def parse_overrides(pairs: list[str]) -> dict[str, float]:
     return out
 
 
+def print_table(scores: dict[str, tuple[float, float, float]], mean: str = "mean") -> None:
+    """One line per profile (nDCG@10, P@10, judged@10) and their mean."""
+    for pid, (n, p, j) in scores.items():
+        print(f"{pid:8s} {n:.3f}    {p:.3f}  {j:.2f}")
+    means = [sum(v[i] for v in scores.values()) / len(scores) for i in range(3)]
+    print(f"{mean:8s} {means[0]:.3f}    {means[1]:.3f}  {means[2]:.2f}")
+
+
 def main() -> None:
     """Ingest, rank, score, print."""
     ap = argparse.ArgumentParser()
@@ -180,12 +203,15 @@ def main() -> None:
     embedder = load_embedder(args.semantic, args.model) if args.semantic else None
     params = replace(RankParams(), **parse_overrides(args.set))  # type: ignore[arg-type]
     qrels = load_qrels(args.shared)
+    own_qrels = load_qrels(args.shared, OWN_QRELS)
     with tempfile.TemporaryDirectory() as tmp:
-        config_path = build_config(args.shared, Path(tmp))
+        config_path = build_config(args.shared, Path(tmp), OWN_PROFILES)
         asyncio.run(poll_sources(load_config(config_path), open_database(
             load_config(config_path).database), force=True))
         run_with, day_ids = day_ranker(config_path, embedder)
-        scores = evaluate(run_with(params), qrels, day_ids)
+        run = run_with(params)
+        scores = evaluate(run, qrels, day_ids)
+        own = evaluate(run, own_qrels, day_ids)
         grid = parse_grid(args.grid)
         points = [replace(params, **dict(zip(grid, values, strict=True)))  # type: ignore[arg-type]
                   for values in itertools.product(*grid.values())] if not args.no_lopo else []
@@ -194,10 +220,10 @@ def main() -> None:
     kind = f"lexical + {embedder.name}" if embedder else "lexical ranker"
     print(f"{kind} ({', '.join(args.set) or 'defaults'})")
     print(f"{'profile':8s} nDCG@10  P@10   judged@10")
-    for pid, (n, p, j) in scores.items():
-        print(f"{pid:8s} {n:.3f}    {p:.3f}  {j:.2f}")
-    means = [sum(v[i] for v in scores.values()) / len(scores) for i in range(3)]
-    print(f"{'mean':8s} {means[0]:.3f}    {means[1]:.3f}  {means[2]:.2f}")
+    print_table(scores)
+    # our own profiles, fields outside machine learning: never in the grid or the LOPO figure
+    print(f"own profiles ({OWN_PROFILES.relative_to(ROOT)}, judged in {OWN_QRELS.name})")
+    print_table(own, "own mean")
     if not per_point:
         return
     lopo, chosen = leave_one_profile_out(per_point)
