@@ -241,7 +241,8 @@ def why_parts(pick: Pick, liked_titles: dict[str, str]) -> list[WhyPart]:
             voted = cut(liked_titles.get(r.terms[0], r.terms[0]), 80)
             parts.append(WhyPart(f"close to “{voted}”, which you marked more like this"))
     trending = (trending_part(r) for r in pick.reasons if r.kind == "trending")
-    return parts + [part for part in trending if part]
+    weaker = [WhyPart("a weaker match, to fill your digest")] if "weaker" in kinds else []
+    return weaker + parts + [part for part in trending if part]
 
 
 def why_line(pick: Pick, liked_titles: dict[str, str]) -> str:

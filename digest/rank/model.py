@@ -61,7 +61,8 @@ class Candidate:
 
 class Reason(NamedTuple):
     """Why a paper was picked: kind is topic | keyword | author | liked | category | trending |
-    feedback (close to a paper the reader voted on)."""
+    feedback (close to a paper the reader voted on) | weaker (below the evidence bar, picked
+    only to fill a short digest)."""
 
     kind: str
     label: str
@@ -115,6 +116,8 @@ class RankParams:
     chunk: int = 512
     workers: int = 0                 # threads for subscriber chunks; 0 = one per CPU
     followed_bonus: float = 1000.0
+    fill_evidence: float = 0.5       # short digests are filled with papers reaching this share
+                                     # of the evidence bar (1: no filling; never with min_score)
     # the reader's votes (digest/rank/feedback.py); none of these matter without votes
     w_feedback: float = 2.0          # bound of the feedback component (tanh of the model's score)
     min_feedback: float = 0.1        # feedback that counts as evidence on its own

@@ -31,6 +31,7 @@ class ChunkView:
     blocks: dict[str, QueryBlock]
     side: Any
     feedback: FeedbackChunk | None = None
+    weak: np.ndarray | None = None     # subscriber x paper: picked only to fill a short digest
 
 
 def _row_table(block: QueryBlock, chunk: range, width: int) -> list[list[int]]:
@@ -68,6 +69,8 @@ def _reasons(view: ChunkView, day: Day, tables: dict[str, list[list[int]]],
     side: Side = view.side
     absolute = view.chunk.start + sub
     candidate = day.candidates[pid]
+    if view.weak is not None and view.weak[sub, pid]:
+        yield Reason("weaker", "a weaker match, to fill your digest", (), 0.0)
     if gathered["followed"][n]:
         names = side.author_names[absolute]
         for author in candidate.authors:

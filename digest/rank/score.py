@@ -254,12 +254,17 @@ def score_chunk(chunk: range, active: Sequence[Interest], day: Day,
     evidence = ((best["topic"] >= params.min_evidence) | (kw_whole >= params.min_evidence)
                 | (best["liked"] >= params.min_liked_cosine)
                 | (category & side.category_is_evidence[sl, None]))
+    share = params.fill_evidence  # a filler needs this share of the evidence bar (never words
+    some = ((best["topic"] >= share * params.min_evidence)  # of a phrase keyword alone)
+            | (kw_whole >= share * params.min_evidence)
+            | (best["liked"] >= share * params.min_liked_cosine))
     parts = {"topic": best["topic"], "liked": best["liked"],
              "keyword": kw_max + params.w_keyword_extra / max(params.w_keyword, 1e-6)
              * (scores["keyword"].sum(axis=1) - kw_max)}
     for kind in ("semantic", "semantic_liked"):
         if kind in best:
             evidence |= best[kind] >= params.min_semantic
+            some |= best[kind] >= share * params.min_semantic
             parts[kind] = np.maximum(best[kind], 0.0)
     if params.normalize:
         parts = {k: p / np.maximum(p.max(axis=1, keepdims=True), 1e-6) for k, p in parts.items()}
@@ -271,16 +276,45 @@ def score_chunk(chunk: range, active: Sequence[Interest], day: Day,
     if fitted is not None:  # only chunks with voters; the others' scores stay bit for bit
         evidence |= (fitted.values >= params.min_feedback) & fitted.voters[:, None]
         relevance = relevance + params.w_feedback * fitted.values
-    relevance = relevance * evidence
+    raw, relevance = relevance, relevance * evidence
     score = relevance + side.trending_weight[sl, None] * day.trending[None, :] * (relevance > 0)
     score = score + params.followed_bonus * followed
-    keep = ((relevance > 0) & (score >= side.min_score[sl, None])) | followed
-    keep &= day.alive[None, :] & ~(side.vetoed[sl].toarray() > 0)
-    keep &= ~side.categories_only[sl, None] | category
+    allowed = day.alive[None, :] & ~(side.vetoed[sl].toarray() > 0)
+    allowed &= ~side.categories_only[sl, None] | category
+    keep = (((relevance > 0) & (score >= side.min_score[sl, None])) | followed) & allowed
     score = np.where(keep, score, NEG).astype(np.float32)
     limits = digest_sizes(side.max_papers[sl], (followed & keep).sum(axis=1))
     chosen = mmr_select(score, day.similarity, limits, params)
-    return ChunkView(chunk, score, chosen, scores, category, followed, blocks, side, fitted)
+    weak = fill_up(chosen, np.where(allowed & ~keep & some, raw, 0.0), side.min_score[sl],
+                   limits, day.similarity, params) if params.fill_evidence < 1 else None
+    if weak is not None:
+        score = np.where(weak, raw, score).astype(np.float32)
+    return ChunkView(chunk, score, chosen, scores, category, followed, blocks, side, fitted,
+                     weak)
+
+
+def fill_up(chosen: np.ndarray, raw: np.ndarray, min_score: np.ndarray, limits: np.ndarray,
+            similarity: np.ndarray, params: RankParams) -> np.ndarray | None:
+    """Fill short digests, in place, with the best papers that had some signal but not
+    enough evidence (never for a subscriber who set `min_score`): placed after every
+    evidenced pick, and returned as a mask (subscriber x paper) so their reasons say they
+    are weaker matches. None when no digest was short."""
+    counts = (chosen >= 0).sum(axis=1)
+    short = (counts < limits) & (min_score <= 0)
+    if not short.any():
+        return None
+    pool = np.where(short[:, None] & (raw > 0), raw, NEG).astype(np.float32)
+    rows = np.arange(len(chosen))
+    for step in range(chosen.shape[1]):
+        ok = chosen[:, step] >= 0
+        pool[rows[ok], chosen[ok, step]] = NEG
+    more = mmr_select(pool, similarity, np.where(short, limits - counts, 0), params)
+    weak = np.zeros(raw.shape, dtype=bool)
+    for step in range(more.shape[1]):
+        ok = more[:, step] >= 0
+        chosen[ok, counts[ok] + step] = more[ok, step]
+        weak[rows[ok], more[ok, step]] = True
+    return weak
 
 
 def digest_sizes(max_papers: np.ndarray, followed: np.ndarray) -> np.ndarray:
