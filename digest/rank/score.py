@@ -112,10 +112,10 @@ def prepare_day(candidates: list[Candidate], phrases: frozenset[str], vocab: Voc
     docs = doc_terms_many([(c.title, c.abstract) for c in candidates], phrases,
                           int(params.phrase_window))
     stats = stats if stats is not None else CorpusStats.fit(docs)
-    bm25, tfidf = doc_matrices(docs, vocab, stats)
-    similarity = (tfidf @ tfidf.T).toarray().astype(np.float32)
-    alive = collapse_duplicates(candidates, similarity, params.duplicate_cosine)
-    bm25, tfidf = with_phrase_columns(docs, vocab, stats, bm25, tfidf)
+    words = _word_matrices(candidates, docs, stats, params)
+    vocab.index.update(words.columns)  # word columns first, in the same order every time
+    bm25, tfidf = with_phrase_columns(docs, vocab, stats, words.bm25, words.tfidf)
+    similarity, alive = words.similarity, words.alive
     upvotes = np.array([max(c.upvotes or 0, 0) for c in candidates], dtype=np.float32)
     top = float(np.log1p(upvotes.max())) if len(upvotes) else 0.0
     trending = np.log1p(upvotes) / top if top > 0 else np.zeros_like(upvotes)
@@ -124,6 +124,38 @@ def prepare_day(candidates: list[Candidate], phrases: frozenset[str], vocab: Voc
     ranks[order] = np.arange(1, len(candidates) + 1)
     ranks[upvotes == 0] = 0
     return Day(candidates, docs, bm25, tfidf, similarity, alive, trending.astype(np.float32), ranks)
+
+
+@dataclass
+class _Words:
+    """The day's word matrices, similarities and duplicates: the same for every subscriber, so
+    kept for the next call on the same candidates (compose ranks chunk by chunk); never
+    modified in place."""
+
+    columns: dict[str, int]
+    bm25: sparse.csr_matrix
+    tfidf: sparse.csr_matrix
+    similarity: np.ndarray
+    alive: np.ndarray
+
+
+_WORDS: dict[tuple[Any, ...], _Words] = {}
+
+
+def _word_matrices(candidates: list[Candidate], docs: list[DocTerms], stats: CorpusStats,
+                   params: RankParams) -> _Words:
+    key = (tuple(candidates), id(stats), stats.n_docs, params.duplicate_cosine)
+    cached = _WORDS.get(key)
+    if cached is not None:
+        return cached
+    vocab = Vocabulary()
+    bm25, tfidf = doc_matrices(docs, vocab, stats)
+    similarity = (tfidf @ tfidf.T).toarray().astype(np.float32)
+    words = _Words(dict(vocab.index), bm25, tfidf, similarity,
+                   collapse_duplicates(candidates, similarity, params.duplicate_cosine))
+    _WORDS.clear()  # one day at a time
+    _WORDS[key] = words
+    return words
 
 
 def collapse_duplicates(candidates: Sequence[Candidate], similarity: np.ndarray,

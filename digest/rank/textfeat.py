@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import Stemmer
@@ -170,8 +171,10 @@ def doc_terms_many(texts: Sequence[tuple[str, str]], wanted_phrases: frozenset[s
         if not 1 < len(parts) <= MAX_PHRASE or any(p not in postings for p in parts):
             continue
         for n in set.intersection(*(postings[p] for p in parts)):
-            for stems, weight in ((docs[n].title, 2), (docs[n].abstract, 1)):
-                adjacent, near = _occurrences(stems, parts, window)
+            doc = docs[n]
+            for stems, where, weight in ((doc.title, doc.title_at, 2),
+                                         (doc.abstract, doc.abstract_at, 1)):
+                adjacent, near = _occurrences(stems, where, parts, window)
                 if adjacent:
                     found[n][key] += adjacent * weight
                 if near:
@@ -199,19 +202,33 @@ def _postings(docs: list[Analysed]) -> dict[str, set[int]]:
     return postings
 
 
-def _occurrences(stems: tuple[str, ...], parts: Sequence[str], window: int) -> tuple[int, int]:
+def _occurrences(stems: tuple[str, ...], where: dict[str, tuple[int, ...]],
+                 parts: Sequence[str], window: int) -> tuple[int, int]:
     """How often `parts` occur side by side, and how often in order with gaps of at most
-    `window` words (the same rules as `phrases_in` and `phrases_near`)."""
-    n, adjacent, near, i, whole = len(parts), 0, 0, -1, tuple(parts)
-    while True:
-        try:
-            i = stems.index(parts[0], i + 1)  # a scan in C, not a Python loop over every word
-        except ValueError:
-            return adjacent, near
+    `window` words (the same rules as `phrases_in` and `phrases_near`); `where` holds each
+    stem's positions in `stems`."""
+    n, adjacent, near, whole = len(parts), 0, 0, tuple(parts)
+    seconds = where.get(parts[1], ()) if n == 2 else ()
+    for i in where.get(parts[0], ()):
         if stems[i:i + n] == whole:
             adjacent += 1
-        elif window > 0 and _gapped_at(stems, i, parts, window):
+        elif window > 0 and (_near_pair(seconds, i, window) if n == 2
+                             else _gapped_at(stems, i, parts, window)):
             near += 1
+    return adjacent, near
+
+
+def _near_pair(seconds: tuple[int, ...], i: int, window: int) -> bool:
+    """Whether the second word of a pair follows position `i` with 1..window words between."""
+    k = bisect.bisect_left(seconds, i + 2)
+    return k < len(seconds) and seconds[k] <= i + 1 + window
+
+
+def _positions(stems: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    out: dict[str, list[int]] = {}
+    for i, stem_ in enumerate(stems):
+        out.setdefault(stem_, []).append(i)
+    return {k: tuple(v) for k, v in out.items()}
 
 
 @dataclass(frozen=True)
@@ -223,6 +240,16 @@ class Analysed:
     abstract: tuple[str, ...]
     counts: Counter[str]
     length: float
+
+    @cached_property
+    def title_at(self) -> dict[str, tuple[int, ...]]:
+        """Stem -> its positions in the title (made when a phrase is first looked for)."""
+        return _positions(self.title)
+
+    @cached_property
+    def abstract_at(self) -> dict[str, tuple[int, ...]]:
+        """Stem -> its positions in the abstract."""
+        return _positions(self.abstract)
 
 
 ANALYSED_CACHE = 12_288  # documents kept analysed: a day's candidates and the liked papers
