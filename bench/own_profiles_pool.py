@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from rank_quality import DAYS, OWN_PROFILES, ROOT, build_config, day_ranker
+from rank_quality import DAYS, OWN_PROFILES, OWN_QRELS, ROOT, build_config, day_ranker, evaluate, load_qrels
 
 from digest.config import load_config
 from digest.ingest.poll import poll_sources
@@ -141,6 +141,14 @@ def main() -> None:
         print(f"{pid}  pool per day {sizes}  total {sum(sizes)}  found by one ranker only: "
               f"{dict(sorted(alone.items()))}")
     print(f"total pooled (profile, paper) pairs: {total}")
+    if OWN_QRELS.exists():  # each pooled ranker on the judgments (nDCG@10, P@10, judged@10)
+        qrels = load_qrels(args.shared, OWN_QRELS)
+        day_ids = {day: {i for i, p in papers.items() if p["day"] == day} for day in DAYS}
+        for name in next(iter(next(iter(runs.values())).values())):
+            scores = evaluate({pid: {day: runs[pid][day][name] for day in DAYS} for pid in runs},
+                              qrels, day_ids).values()
+            means = [sum(v[i] for v in scores) / len(scores) for i in range(3)]
+            print(f"{name:9s} nDCG@10 {means[0]:.3f}  P@10 {means[1]:.3f}  judged@10 {means[2]:.2f}")
     if args.json:
         args.json.write_text(json.dumps(merged, indent=1))
     if args.show:
