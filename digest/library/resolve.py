@@ -154,12 +154,15 @@ def store_library(session: Session, row: Subscriber, parsed: ParsedLibrary, file
             continue
         in_file.add(canonical)
         fresh.append((item, canonical, via))
-    fresh.sort(key=lambda r: -(r[0].year or 0))  # stable: file order within a year
-    room = max(limit - len(kept), 0)
-    report.dropped = max(len(fresh) - room, 0)
-    for item, canonical, via in fresh[:room]:
-        kept.append(entry(item, canonical, via, canonical not in missing))
-        report.added[via] += 1
+    merged: list[tuple[dict[str, Any], Via | None]] = [(e, None) for e in kept]
+    merged += [(entry(item, canonical, how, canonical not in missing), how)
+               for item, canonical, how in fresh]  # earlier entries first within a year
+    merged.sort(key=lambda r: -int(r[0].get("year") or 0))  # stable: the newest `limit` stay
+    report.dropped = max(len(merged) - limit, 0)
+    for _, how in merged[:limit]:
+        if how is not None:
+            report.added[how] += 1
+    kept = [e for e, _ in merged[:limit]]
     interests[LIBRARY] = kept
     row.interests = interests  # a new dict: the JSON column sees the change
     session.add(row)

@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from digest.config import Config  # annotations only: config depends on the ranker's limits
 
 CORPUS_SAMPLE = 20_000
+# Liked papers the ranker reads per subscriber (the config's first, then the imported library's,
+# newest first): each is a query row for every candidate, so a 500-paper library must not
+# make every subscriber's score blocks 500 rows wide.
+RANKED_LIKED = 50
 
 
 def candidate_of(paper: Paper) -> Candidate:
@@ -58,7 +62,7 @@ def interest_of(row: Subscriber) -> Interest:
         key=row.email, topics=strings("topics"), keywords=strings("keywords"),
         authors=strings("authors"), categories=strings("categories"),
         categories_only=bool(i.get("categories_only")), exclude=strings("exclude"),
-        liked=tuple(s for x in liked_ids(i) if (s := one_line(x))),
+        liked=tuple(s for x in liked_ids(i) if (s := one_line(x)))[:RANKED_LIKED],
         min_score=float(i.get("min_score") or 0.0),
         max_papers=int(i.get("max_papers") or 10),
         trending_weight=float(i.get("trending_weight", 0.1)),

@@ -49,8 +49,14 @@ def library_texts(session: Session, emails: Sequence[str]) -> dict[str, tuple[st
     ranker's fallback for liked papers that are not stored); one query per chunk."""
     rows = rows_in(session, select(Subscriber.interests), col(Subscriber.email),
                    sorted({e.strip().lower() for e in emails}))
-    return {e["id"]: (str(e.get("title") or ""), str(e.get("abstract") or ""))
-            for interests in rows for e in library_of(interests or {}) if e.get("title")}
+    seen: dict[str, set[tuple[str, str]]] = {}
+    for interests in rows:
+        for e in library_of(interests or {}):
+            if e.get("title"):
+                seen.setdefault(e["id"], set()).add((str(e["title"]), str(e.get("abstract") or "")))
+    # an id two libraries describe differently is nobody's to define (one subscriber's upload
+    # must never put its text into another's ranking or email): it has no text
+    return {pid: next(iter(texts)) for pid, texts in seen.items() if len(texts) == 1}
 
 
 def interests_of(config: SubscriberConfig) -> dict[str, Any]:
