@@ -132,6 +132,7 @@ class _Words:
     kept for the next call on the same candidates (compose ranks chunk by chunk); never
     modified in place."""
 
+    stats: CorpusStats            # held, so its id in the key cannot be reused meanwhile
     columns: dict[str, int]
     bm25: sparse.csr_matrix
     tfidf: sparse.csr_matrix
@@ -146,12 +147,12 @@ def _word_matrices(candidates: list[Candidate], docs: list[DocTerms], stats: Cor
                    params: RankParams) -> _Words:
     key = (tuple(candidates), id(stats), stats.n_docs, params.duplicate_cosine)
     cached = _WORDS.get(key)
-    if cached is not None:
+    if cached is not None and cached.stats is stats:
         return cached
     vocab = Vocabulary()
     bm25, tfidf = doc_matrices(docs, vocab, stats)
     similarity = (tfidf @ tfidf.T).toarray().astype(np.float32)
-    words = _Words(dict(vocab.index), bm25, tfidf, similarity,
+    words = _Words(stats, dict(vocab.index), bm25, tfidf, similarity,
                    collapse_duplicates(candidates, similarity, params.duplicate_cosine))
     _WORDS.clear()  # one day at a time
     _WORDS[key] = words

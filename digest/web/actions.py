@@ -66,7 +66,7 @@ async def subscribe_post(web: Web, request: Request) -> Response:
     form = await read_form(request)
     if form is None:
         return bad_form(web, request)
-    if (refusal := check_csrf(web, request, form) or limited(web, request)) is not None:
+    if (refusal := check_csrf(web, request, form) or await limited(web, request)) is not None:
         return refusal
     preview = form.get("action") == "preview"
     result = parse_subscription(form, need_email=not preview)
@@ -80,7 +80,8 @@ async def subscribe_post(web: Web, request: Request) -> Response:
                                                          result.subscriber))
     email = str(result.subscriber.email).lower()
     response = web.page(request, "message", heading=CHECK_INBOX[0], message=CHECK_INBOX[1])
-    if web.limiter.allow("address", email, web.config.web.rate_limit_per_address, 86400):
+    if await asyncio.to_thread(web.limiter.allow, "address", email,
+                               web.config.web.rate_limit_per_address, 86400):
         # after the answer: it takes as long for a known address as for an unknown one
         response.background = BackgroundTask(register_and_send, web, result.subscriber)
     return response
@@ -188,7 +189,7 @@ async def manage(web: Web, request: Request) -> Response:
     form = await read_form(request)
     if form is None:
         return bad_form(web, request)
-    if (refusal := check_csrf(web, request, form) or limited(web, request)) is not None:
+    if (refusal := check_csrf(web, request, form) or await limited(web, request)) is not None:
         return refusal
     return await manage_action(web, request, row, token, form)
 

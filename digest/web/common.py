@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -145,10 +146,12 @@ def check_csrf(web: Web, request: Request, form: Any) -> Response | None:
     return None if csrf_ok(request, form.get(CSRF_FIELD)) else csrf_failed(web, request)
 
 
-def limited(web: Web, request: Request) -> Response | None:
-    """None when this client may post again, else the 429 page."""
+async def limited(web: Web, request: Request) -> Response | None:
+    """None when this client may post again, else the 429 page (the shared counter is a
+    database write: off the event loop, which the daemon's SMTP sessions share)."""
     ip = client_ip(request, web.config.web.trust_proxy_headers, web.config.web.trusted_proxy_hops)
-    if web.limiter.allow("ip", ip, web.config.web.rate_limit_per_ip, 3600):
+    if await asyncio.to_thread(web.limiter.allow, "ip", ip, web.config.web.rate_limit_per_ip,
+                               3600):
         return None
     return web.page(request, "message", 429, heading="Too many requests",
                     message="Please wait a while before trying again.")

@@ -34,7 +34,7 @@ async def import_upload(web: Web, request: Request) -> Response:
         form = await request.form(max_files=1, max_fields=10)
     except Exception:  # malformed multipart bodies are answered with 400, never a 500
         return bad_form(web, request)
-    if (refusal := check_csrf(web, request, form) or limited(web, request)) is not None:
+    if (refusal := check_csrf(web, request, form) or await limited(web, request)) is not None:
         return refusal
     upload = form.get("library")
     if not isinstance(upload, UploadFile) or not upload.filename:
