@@ -86,14 +86,16 @@ def test_votes_are_read_one_query_per_chunk_of_subscribers_with_their_ages(
     event.listen(engine, "before_cursor_execute", count)
     try:
         with Session(engine) as s:
-            found = votes_of(s, ids, now=T0)
+            found = votes_of(s, ids)
             interests = interests_with_votes(s, rows, now=T0)
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert len(queries) == 6  # 5 subscribers, 2 per query, twice
-    assert found[ids[0]] == [Vote("2606.00467", 1, 0.0), Vote("2606.12451", -1, 0.5)]
-    assert found[ids[3]] == [Vote("2606.00467", 1, 3.0)] and ids[4] not in found
-    assert [i.votes for i in interests] == [tuple(found.get(sid, ())) for sid in ids]
+    assert [(v.paper_id, v.value) for v in found[ids[0]]] == [("2606.00467", 1),
+                                                              ("2606.12451", -1)]
+    assert ids[4] not in found
+    assert interests[0].votes == (Vote("2606.00467", 1, 0.0), Vote("2606.12451", -1, 0.5))
+    assert interests[3].votes == (Vote("2606.00467", 1, 3.0),)
     assert interests[4].votes == () and interests[1].key == "s1@example.org"
 
 

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlmodel import Session
 
-from digest.rank import Candidate, CorpusStats, Interest, Pick, RankParams, rank
+from digest.clock import utcnow
+from digest.rank import Candidate, CorpusStats, Interest, Pick, RankParams, Vote, rank
 from digest.rank.semantic import Embedder, SemanticInputs, load_embedder, paper_text
 from digest.rank.textfeat import doc_terms
 from digest.storage.feedback import votes_of
@@ -73,8 +74,12 @@ def interests_with_votes(session: Session, rows: Sequence[Subscriber],
                          now: datetime | None = None) -> list[Interest]:
     """`interest_of` each stored subscriber, with their votes attached (`Interest.votes`, ages
     counted from `now`); the votes are read in one query per chunk of subscribers."""
-    votes = votes_of(session, [r.id for r in rows if r.id is not None], now)
-    return [replace(interest_of(r), votes=tuple(votes.get(r.id or 0, ()))) for r in rows]
+    now = now or utcnow()
+    stored = votes_of(session, [r.id for r in rows if r.id is not None])
+    votes = {sid: tuple(Vote(v.paper_id, v.value,
+                             max(0.0, (now - v.at).total_seconds() / 86_400)) for v in given)
+             for sid, given in stored.items()}
+    return [replace(interest_of(r), votes=votes.get(r.id or 0, ())) for r in rows]
 
 
 _STATS: dict[tuple[str, int, int, datetime | None], CorpusStats] = {}

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
@@ -15,7 +15,6 @@ from sqlmodel import Session, col, or_, select
 
 from digest.clock import utcnow
 from digest.errors import DigestError, UnknownSubscriberError
-from digest.rank.model import Vote
 from digest.sources.ids import normalize_doi, split_arxiv_id
 from digest.storage.db import rows_in
 from digest.storage.models import Paper, PaperVote
@@ -29,7 +28,6 @@ class UnknownPaperError(DigestError):
 
 
 VOTES: Table = PaperVote.__table__  # type: ignore[attr-defined]
-DAY_SECONDS = 86_400.0
 
 
 class VoteAction(StrEnum):
@@ -78,19 +76,24 @@ def clear_votes(session: Session, subscriber_id: int, paper_ids: Sequence[str]) 
     return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
-def votes_of(session: Session, subscriber_ids: Sequence[int],
-             now: datetime | None = None) -> dict[int, list[Vote]]:
-    """Each subscriber's votes as the ranker takes them, newest first (`age_days` from `now`);
-    one query per chunk of subscribers. Subscribers without votes are left out."""
-    now = now or utcnow()
+class StoredVote(NamedTuple):
+    """One subscriber's vote on a paper: +1 more like this, -1 less; when it was last set."""
+
+    paper_id: str
+    value: int
+    at: datetime
+
+
+def votes_of(session: Session, subscriber_ids: Sequence[int]) -> dict[int, list[StoredVote]]:
+    """Each subscriber's votes, newest first; one query per chunk of subscribers. Subscribers
+    without votes are left out."""
     stmt = select(PaperVote.subscriber_id, PaperVote.paper_id, PaperVote.value,
                   PaperVote.updated_at).order_by(col(PaperVote.updated_at).desc(),
                                                  col(PaperVote.id).desc())
-    out: dict[int, list[Vote]] = defaultdict(list)
+    out: dict[int, list[StoredVote]] = defaultdict(list)
     for sid, paper_id, value, at in rows_in(session, stmt, col(PaperVote.subscriber_id),
                                             sorted(set(subscriber_ids))):
-        age = max(0.0, (now - at).total_seconds() / DAY_SECONDS)
-        out[sid].append(Vote(paper_id, 1 if value > 0 else -1, age))
+        out[sid].append(StoredVote(paper_id, 1 if value > 0 else -1, at))
     return dict(out)
 
 
