@@ -84,10 +84,7 @@ class _Run:
     @property
     def quotas(self) -> list[Limit]:
         """This SMTP account's send quotas as counter limits."""
-        if self.config.delivery.transport != "smtp":
-            return []
-        smtp = self.config.delivery.smtp
-        return [Limit(f"smtp:{smtp.server}:{q.per}", q.limit, q.seconds) for q in smtp.quotas]
+        return quota_limits(self.config)
 
     async def quota_ok(self) -> bool:
         """Take a slot of every send quota, waiting for a window that ends soon; False (and
@@ -106,6 +103,14 @@ class _Run:
                 return False
             await _sleep_unless(self.stop, wait)
         return not limits
+
+
+def quota_limits(config: Config) -> list[Limit]:
+    """The SMTP account's send quotas as counter limits (none for other transports)."""
+    if config.delivery.transport != "smtp":
+        return []
+    smtp = config.delivery.smtp
+    return [Limit(f"smtp:{smtp.server}:{q.per}", q.limit, q.seconds) for q in smtp.quotas]
 
 
 async def _sleep_unless(stop: asyncio.Event | None, seconds: float) -> None:
@@ -348,6 +353,10 @@ async def deliver_row(engine: Engine, config: Config, row_id: int) -> DeliveryRe
     the same claim and outcome rules as the delivery loop; when it cannot go out now it stays
     queued and the loop retries it."""
     report = DeliveryReport()
+    limits = quota_limits(config)
+    if limits and await asyncio.to_thread(take, engine, limits) > 0:
+        report.quota_full = True  # the send quota holds for notices too: the loop sends it
+        return report
     row = await asyncio.to_thread(claim_row, engine, row_id, utcnow())
     if row is None:
         return report  # a deliverer has it already, or it was cancelled

@@ -122,3 +122,18 @@ def test_subscribe_answers_as_fast_for_a_known_address_as_for_an_unknown_one(
     assert abs(known - unknown) < 0.05
     assert len(smtp.sink.received) == 13  # every new address got its confirmation, once
     assert len(smtp.sink.to("known@example.org")) == 1  # resent only after confirm_resend_minutes
+
+
+def test_a_notice_sent_right_away_respects_the_send_quota(make_site: Any) -> None:
+    server = SmtpServer().start()
+    try:
+        site: Site = make_site({"delivery": {"transport": "smtp", "smtp": {
+            "host": "127.0.0.1", "port": server.port, "security": "none",
+            "quotas": [{"limit": 1, "per": "day"}]}}})
+        site.subscribe("ada@example.org")  # takes the day's only slot
+        site.subscribe("bob@example.org")  # queued: the quota holds for notices too
+    finally:
+        server.stop()
+    assert [r.recipients for r in server.sink.received] == [["ada@example.org"]]
+    assert sorted((n.recipient, n.status) for n in notices(site)) == [
+        ("ada@example.org", "sent"), ("bob@example.org", "queued")]
