@@ -41,20 +41,14 @@ from digest.clock import utcnow
 from digest.config import load_config
 from digest.daemon.cycle import compose_and_deliver
 from digest.sources import jsonl
-from digest.storage.db import open_database, session_scope
+from digest.storage.db import open_database, reset_schema, session_scope
 from digest.storage.models import Origin, Outbox, Subscriber, SubscriberStatus
 from digest.storage.papers import upsert_papers
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from send import (  # noqa: E402
-    bare_ceiling,
-    free_port,
-    render_floor,
-    reset_schema,
-    start_sink,
-    stop_sink,
-)
+from send import bare_ceiling, render_floor  # noqa: E402
+from smtp_sink import free_port, start_sink, stop_sink  # noqa: E402
 
 CORPUS = HERE.parents[1] / "shared/fixtures/corpus/arxiv_daily_dw-dengwei"
 FALLBACK = HERE.parent / "config/demo"  # the bundled days, when the shared corpus is not here
@@ -147,7 +141,7 @@ def one_run(args: argparse.Namespace) -> dict[str, Any]:
         render_s = time.perf_counter() - wall
         bare_s = asyncio.run(bare_ceiling(port, message, args.subscribers))
         engine.dispose()
-    received = stop_sink(sink)
+    received = len(stop_sink(sink))
     return {"compose_s": compose_s, "deliver_tail_s": total_s - compose_s, "total_s": total_s,
             "render_floor_s": render_s, "bare_loop_s": bare_s,
             "ratio": total_s / (render_s + bare_s), "peak_rss_mib": rss,

@@ -16,15 +16,12 @@ It DROPS AND RECREATES the `public` schema of --database (default: the test_h2 d
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -37,73 +34,19 @@ from digest.clock import utcnow
 from digest.compose.digests import compose_due
 from digest.config import load_config
 from digest.sources import jsonl
-from digest.storage.db import make_engine, open_database, session_scope
+from digest.storage.db import make_engine, open_database, reset_schema, session_scope
 from digest.storage.papers import upsert_papers
 
 ROOT = Path(__file__).parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from smtp_sink import free_port, start_sink, stop_sink  # noqa: E402
+
 DEFAULT_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test_h2"
 TOPICS = ["large language models", "diffusion models for images", "reinforcement learning",
           "graph neural networks", "speech recognition", "robot manipulation"]
 
 
-# -- the sink, in its own process: `replicas.py --sink PORT DELAY_SECONDS` ------------------
-class DelaySink:
-    """Answers each DATA after `delay` seconds; notes when, and on which connection."""
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.accepted: list[tuple[float, int]] = []  # (time.time(), client port)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        await asyncio.sleep(self.delay)
-        self.accepted.append((time.time(), int(session.peer[1])))
-        return "250 OK"
-
-
-def run_sink(port: int, delay: float) -> None:
-    """Serve until SIGTERM, then print every acceptance as JSON."""
-    from aiosmtpd.controller import Controller
-
-    sink = DelaySink(delay)
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    print("ready", flush=True)
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    done.wait()
-    controller.stop()
-    print(json.dumps(sink.accepted), flush=True)
-
-
-def start_sink(port: int, delay: float) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, __file__, "--sink", str(port), str(delay)],
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    return proc
-
-
-def stop_sink(proc: subprocess.Popen[str]) -> list[tuple[float, int]]:
-    proc.terminate()
-    out, _ = proc.communicate(timeout=60)
-    return [(float(t), int(p)) for t, p in json.loads(out.strip().splitlines()[-1])]
-
-
 # -- the bench --------------------------------------------------------------------------------
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def reset_schema(url: str) -> None:
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
-
 def write_config(tmp: Path, database: str, port: int, count: int, connections: int = 1) -> Path:
     subs = [{"email": f"reader{i}@bench.example", "topics": [TOPICS[i % len(TOPICS)]],
              "keywords": ["benchmark"], "max_papers": 10} for i in range(count)]
@@ -191,9 +134,6 @@ def one_run(database: str, config: Path, tmp: Path, replicas: int, expected: int
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--sink":
-        run_sink(int(sys.argv[2]), float(sys.argv[3]))
-        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--database", default=DEFAULT_DATABASE,
                     help="PostgreSQL URL; its public schema is dropped and recreated")

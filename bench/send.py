@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,6 @@ from pathlib import Path
 
 import aiosmtplib
 import yaml
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from digest.clock import utcnow
@@ -39,35 +37,15 @@ from digest.compose.views import DigestView, paper_view
 from digest.config import load_config
 from digest.deliver.outbox import deliver_queue
 from digest.sources import jsonl
-from digest.storage.db import open_database, session_scope
+from digest.storage.db import open_database, reset_schema, session_scope
 from digest.storage.models import Outbox, Paper
 from digest.storage.papers import upsert_papers
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from smtp_sink import free_port, start_sink, stop_sink  # noqa: E402
+
 ROOT = HERE.parent
-
-
-def free_port() -> int:
-    """A free loopback port."""
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_sink(port: int) -> subprocess.Popen[str]:
-    """The counting sink in its own process (its own GIL and core)."""
-    proc = subprocess.Popen([sys.executable, str(HERE / "smtp_sink.py"), str(port)],
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    return proc
-
-
-def stop_sink(proc: subprocess.Popen[str]) -> int:
-    """Stop the sink; return how many messages it accepted."""
-    proc.terminate()
-    out, _ = proc.communicate(timeout=30)
-    return int(out.strip().splitlines()[-1])
 
 
 async def bare_ceiling(port: int, message: bytes, count: int) -> float:
@@ -98,15 +76,6 @@ def render_floor(engine: Engine, count: int) -> float:
     for i in range(count):
         renderer.render(replace(base, recipient=f"reader{i}@bench.example"))
     return time.process_time() - start
-
-
-def reset_schema(db: str) -> None:
-    """Drop and recreate a scratch PostgreSQL database's public schema."""
-    engine = create_engine(db)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def write_config(tmp: Path, port: int, count: int, db: str | None = None) -> Path:
@@ -154,7 +123,7 @@ def main() -> None:
         deliver_s = time.perf_counter() - start
         bare_s = asyncio.run(bare_ceiling(port, message, args.digests))
         render_s = render_floor(engine, args.digests)
-    received = stop_sink(sink)
+    received = len(stop_sink(sink))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"db": "postgresql" if args.db else "sqlite",
                       "digests": args.digests, "queued": queued, "delivered": report.sent,

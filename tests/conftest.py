@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from digest.storage.db import make_engine, migrate
+from digest.storage.db import make_engine, migrate, reset_schema
 from tests.feedserver import FeedServer
 
 DATA = Path(__file__).parent / "data"
@@ -29,21 +28,13 @@ def data() -> Path:
     return DATA
 
 
-def _reset_postgres(url: str) -> None:
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
-
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty database URL: a SQLite file, and PostgreSQL when DIGEST_TEST_POSTGRES_URL is set."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'digest.storage.db'}"
     assert POSTGRES_URL
-    _reset_postgres(POSTGRES_URL)
+    reset_schema(POSTGRES_URL)
     return POSTGRES_URL
 
 

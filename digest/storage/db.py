@@ -86,6 +86,16 @@ def _schema_revision(engine: Engine) -> str | None:
     return str(value) if value is not None else None
 
 
+def reset_schema(url: str) -> None:
+    """Drop and recreate a PostgreSQL database's `public` schema: every table and row in it
+    is gone (tests and benchmarks, on scratch databases only)."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
 def open_database(url: str) -> Engine:
     """An engine with an up-to-date schema."""
     engine = make_engine(url)
