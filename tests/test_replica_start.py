@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -15,6 +16,20 @@ from digest.storage.subscribers import sync_subscribers
 
 CONFIGURED = [SubscriberConfig(email=f"r{i}@example.org", topics=["graph neural networks"])
               for i in range(3)]
+
+
+def wait_for_a_lock_wait(engine: Engine, seconds: float = 10.0) -> bool:
+    """Whether another session starts waiting on a row lock within `seconds` (read on a
+    connection of its own)."""
+    deadline = time.monotonic() + seconds
+    with engine.connect() as conn:
+        while time.monotonic() < deadline:
+            if conn.execute(text("SELECT count(*) FROM pg_stat_activity "
+                                 "WHERE wait_event_type = 'Lock'")).scalar():
+                return True
+            conn.rollback()
+            time.sleep(0.05)
+    return False
 
 
 def test_two_replicas_syncing_new_config_subscribers_at_once_both_succeed(engine: Engine) -> None:
@@ -31,7 +46,10 @@ def test_two_replicas_syncing_new_config_subscribers_at_once_both_succeed(engine
         sync_subscribers(session, CONFIGURED)  # inserted, not committed yet
         other = threading.Thread(target=second_replica)
         other.start()
-        time.sleep(0.5)  # the other replica's insert now waits on ours
+        if engine.dialect.name == "postgresql":  # hold until its insert really waits on ours
+            assert wait_for_a_lock_wait(engine), "the second sync never waited on the first"
+        else:
+            time.sleep(0.5)  # SQLite: one writer at a time; the other waits on busy_timeout
     other.join(30)
     assert errors == []
     with Session(engine) as s:
