@@ -287,18 +287,38 @@ class OutcomeWriter:
         sent = [row for row, error, _ in batch if error is None]
         if sent:
             now = utcnow()
-            until_reachable(lambda: mark_sent(self.engine, sent, now), self.stopping)
-            self.report.sent += len(sent)
+            try:
+                until_reachable(lambda: mark_sent(self.engine, sent, now), self.stopping)
+                self.report.sent += len(sent)
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception:  # one row the database refuses: record the others one by one
+                for row in sent:
+                    self.report.sent += self._alone(
+                        row, functools.partial(mark_sent, self.engine, [row], now))
         for row, error, _ in batch:
             if error is not None:
-                until_reachable(functools.partial(self._record_one, row, error), self.stopping)
+                self._alone(row, functools.partial(self._record_one, row, error))
+
+    def _alone(self, row: Outbox, step: Callable[[], object]) -> bool:
+        """Record one row's outcome; an error other than the database being away fails that
+        row alone (it stays claimed, and is retried after the claim times out), logged."""
+        try:
+            until_reachable(step, self.stopping)
+            return True
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            log.exception("could not record the outcome of outbox row %s; the others go on",
+                          row.id)
+            return False
 
     def _record_one(self, row: Outbox, error: DeliveryError) -> None:
         with session_scope(self.engine) as session:
             _record(session, self.config, row, error, self.report)
 
 
-def until_reachable(step: Callable[[], None], stopping: Callable[[], bool]) -> None:
+def until_reachable(step: Callable[[], object], stopping: Callable[[], bool]) -> None:
     """Run one database step, retrying through connection failures with backoff: a database
     blip must not lose the record of a message the server accepted (it would go out again).
     Gives up only when the process is stopping."""

@@ -114,14 +114,6 @@ def liking_subscribers(session: Session, emails: Sequence[str] | None = None) ->
     return [s for s in session.exec(stmt).all() if liked_ids(s.interests)]
 
 
-def active_subscribers(session: Session, only: str | None = None) -> list[Subscriber]:
-    """Active subscribers by id (just `only`, an address, when given)."""
-    stmt = select(Subscriber).where(Subscriber.status == SubscriberStatus.ACTIVE)
-    if only:
-        stmt = stmt.where(Subscriber.email == only.strip().lower())
-    return list(session.exec(stmt.order_by(col(Subscriber.id))).all())
-
-
 class SendSchedule(NamedTuple):
     """An active subscriber's address and send settings, without the interests: what deciding
     who is due needs, small enough to hold for every subscriber at once."""
