@@ -11,13 +11,14 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, col, select
 
 from digest.clock import utcnow
 from digest.errors import DigestError, UnknownSubscriberError
 from digest.sources.ids import normalize_doi, split_arxiv_id
 from digest.storage.db import rows_in
 from digest.storage.models import Paper, PaperVote
+from digest.storage.papers import canonical_ids_by_doi
 from digest.storage.subscribers import find_subscriber
 
 
@@ -145,10 +146,10 @@ def resolve_paper_ids(session: Session, typed: Sequence[str]) -> PaperIds:
             dois[text] = doi
     if dois:
         wanted = sorted(set(dois.values()))
-        rows = session.exec(select(Paper.canonical_id, Paper.doi).where(or_(
-            col(Paper.doi).in_(wanted), col(Paper.canonical_id).in_([f"doi:{d}" for d in wanted])
-        ))).all()
-        by_doi = {doi or cid.removeprefix("doi:"): cid for cid, doi in rows}
+        keyed = rows_in(session, select(Paper.canonical_id), col(Paper.canonical_id),
+                        [f"doi:{d}" for d in wanted])  # papers whose key is their DOI
+        by_doi = {cid.removeprefix("doi:"): cid for cid in keyed} \
+            | canonical_ids_by_doi(session, wanted)  # ... or that carry it (a journal DOI)
         found |= {text: by_doi[doi] for text, doi in dois.items() if doi in by_doi}
     return PaperIds(found, [t for t in typed if t not in found])
 
