@@ -14,12 +14,11 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from digest.storage.db import insert_on_conflict
 from digest.storage.models import Counter
 
 SWEEP_EVERY = 60.0  # seconds between deletions of finished windows, per process
@@ -61,8 +60,7 @@ def _upsert(conn: Connection, limit: Limit, now: float, sliding: bool) -> bool:
         room -= math.ceil(before * (1 - (now - start) / limit.seconds))
         if room <= 0:
             return False
-    module: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = module.insert(table).values(key=limit.key, window=start, count=1,
+    stmt = insert_on_conflict(conn, table).values(key=limit.key, window=start, count=1,
                                        expires=start + 2 * limit.seconds)
     stmt = stmt.on_conflict_do_update(index_elements=["key", "window"],
                                       set_={"count": table.c.count + 1},

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, create_engine
 
@@ -84,6 +85,13 @@ def _schema_revision(engine: Engine) -> str | None:
     except DBAPIError:
         return None
     return str(value) if value is not None else None
+
+
+def insert_on_conflict(bind: Connection | Session, table: Any) -> Any:
+    """An INSERT for the connection's dialect that takes ON CONFLICT clauses (PostgreSQL and
+    SQLite both have them; SQLAlchemy spells them per dialect)."""
+    name = (bind.get_bind() if isinstance(bind, Session) else bind).dialect.name
+    return (postgresql if name == "postgresql" else sqlite).insert(table)
 
 
 def reset_schema(url: str) -> None:

@@ -7,16 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy import Table, delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from digest.clock import utcnow
 from digest.errors import DigestError, UnknownSubscriberError
 from digest.sources.ids import normalize_doi, split_arxiv_id
-from digest.storage.db import rows_in
+from digest.storage.db import insert_on_conflict, rows_in
 from digest.storage.models import Paper, PaperVote
 from digest.storage.papers import canonical_ids_by_doi
 from digest.storage.subscribers import find_subscriber
@@ -59,9 +58,7 @@ def record_vote(session: Session, subscriber_id: int, paper_id: str, action: Vot
     if action == VoteAction.CLEAR:
         return clear_votes(session, subscriber_id, [paper_id]) > 0
     now = now or utcnow()
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(VOTES).values(subscriber_id=subscriber_id, paper_id=paper_id,
+    stmt = insert_on_conflict(session, VOTES).values(subscriber_id=subscriber_id, paper_id=paper_id,
                                        value=action.value_of, created_at=now, updated_at=now)
     stmt = stmt.on_conflict_do_update(
         index_elements=["subscriber_id", "paper_id"],

@@ -9,12 +9,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Table, and_, exists, not_, or_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, func, select
 
 from digest.clock import utcnow
 from digest.sources.records import PaperRecord
-from digest.storage.db import IN_CHUNK, rows_in
+from digest.storage.db import IN_CHUNK, insert_on_conflict, rows_in
 from digest.storage.models import Paper, PaperEmbedding, Sighting
 
 NEWER_VERSION_REPLACES = ("title", "abstract", "authors", "categories", "comment", "updated")
@@ -194,9 +193,8 @@ def _upsert_chunk(session: Session, chunk: Sequence[PaperRecord], now: datetime,
 
 def _insert_ignore(session: Session, table: Table) -> Any:
     """INSERT … ON CONFLICT DO NOTHING for the session's dialect."""
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing(index_elements=["canonical_id"])
+    return insert_on_conflict(session, table).on_conflict_do_nothing(
+        index_elements=["canonical_id"])
 
 
 def _row_values(rec: PaperRecord, now: datetime) -> dict[str, Any]:
@@ -246,9 +244,7 @@ def _record_sightings(session: Session, source: str, items: Sequence[PaperRecord
     rows = [{"paper_id": ids[r.canonical_id], "source": source, "version": r.version,
              "signals": r.signals, "first_seen_at": now, "last_seen_at": now}
             for r in items if r.canonical_id in ids]
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(SIGHTINGS)
+    stmt = insert_on_conflict(session, SIGHTINGS)
     stmt = stmt.on_conflict_do_update(
         index_elements=["paper_id", "source"],
         set_={"version": stmt.excluded.version, "signals": stmt.excluded.signals,

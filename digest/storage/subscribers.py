@@ -7,11 +7,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import select as sa_select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from digest.clock import utcnow
-from digest.storage.db import rows_in
+from digest.storage.db import insert_on_conflict, rows_in
 from digest.storage.models import Origin, Subscriber, SubscriberStatus
 from digest.storage.outbox import cancel_queued
 
@@ -94,9 +93,8 @@ def sync_subscribers(session: Session, configured: Sequence[SubscriberConfig]) -
 
 def _insert_ignore(session: Session) -> Any:
     """INSERT INTO subscribers … ON CONFLICT (email) DO NOTHING for the session's dialect."""
-    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     table = Subscriber.__table__  # type: ignore[attr-defined]
-    return module.insert(table).on_conflict_do_nothing(index_elements=["email"])
+    return insert_on_conflict(session, table).on_conflict_do_nothing(index_elements=["email"])
 
 
 def find_subscriber(session: Session, email: str) -> Subscriber | None:
