@@ -88,8 +88,13 @@ class Web:
                                     int(max_age) if max_age is not None else None)
         except TokenError as exc:
             return None, str(exc)
+        return self.holder(sid, nonce)
+
+    def holder(self, subscriber_id: int, nonce: str) -> tuple[Subscriber | None, str]:
+        """The subscriber a valid token names, if its nonce is still theirs (links are
+        revoked by a new nonce), else why not."""
         with Session(self.engine, expire_on_commit=False) as session:
-            row = session.get(Subscriber, sid)
+            row = session.get(Subscriber, subscriber_id)
         if row is None or not secrets.compare_digest(row.token_nonce, nonce):
             return None, "this link has already been used or was revoked; use your latest email"
         return row, ""

@@ -3,8 +3,6 @@ every link, so a GET or HEAD never records), POST records the vote or undoes it.
 
 from __future__ import annotations
 
-import secrets
-
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,7 +17,6 @@ from digest.tokens import VoteClaim, make_token, read_vote_token
 from digest.web.actions import SAFE_METHODS, bad_form, invalid_link, manage_page, reload
 from digest.web.common import Web, check_csrf, read_form
 
-REVOKED = "this link has already been used or was revoked; use your latest email"
 STEPS = ("vote", "undo")  # what the vote page's buttons post
 
 
@@ -29,11 +26,8 @@ def voter(web: Web, token: str) -> tuple[Subscriber | None, VoteClaim | None, st
         claim = read_vote_token(web.key(), token)
     except TokenError as exc:
         return None, None, str(exc)
-    with Session(web.engine, expire_on_commit=False) as session:
-        row = session.get(Subscriber, claim.subscriber_id)
-    if row is None or not secrets.compare_digest(row.token_nonce, claim.nonce):
-        return None, None, REVOKED
-    return row, claim, ""
+    row, why = web.holder(claim.subscriber_id, claim.nonce)
+    return row, claim if row is not None else None, why
 
 
 async def vote(web: Web, request: Request) -> Response:
