@@ -28,7 +28,7 @@ from digest.storage.papers import (
     stored_embeddings,
     texts_of,
 )
-from digest.storage.settings import read_setting, read_settings, write_setting
+from digest.storage.settings import add_settings, read_setting, read_settings, write_setting
 from digest.storage.subscribers import library_texts, liked_ids
 from digest.text import one_line
 
@@ -210,7 +210,8 @@ def text_embeddings(session: Session, embedder: Embedder, texts: Sequence[str]) 
     if missing:
         for text, vector in zip(missing, embedder.encode(missing), strict=True):
             vectors[text] = vector.astype(np.float32)
-            write_setting(session, keys[text], base64.b64encode(vectors[text].tobytes()).decode())
+        add_settings(session, {keys[t]: base64.b64encode(vectors[t].tobytes()).decode()
+                               for t in missing})
     return np.vstack([vectors[t] for t in texts])
 
 

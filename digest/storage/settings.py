@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from digest.storage.db import rows_in
+from digest.storage.db import insert_on_conflict, rows_in
 from digest.storage.models import Setting
 
 
@@ -41,6 +41,15 @@ def write_setting(session: Session, key: str, value: str) -> None:
                 row.value = value
     except IntegrityError:
         pass
+
+
+def add_settings(session: Session, values: dict[str, str]) -> None:
+    """Store many new values in one statement; a key already stored keeps its value (derived
+    state another replica wrote meanwhile is as good)."""
+    if values:
+        table = Setting.__table__  # type: ignore[attr-defined]
+        session.execute(insert_on_conflict(session, table).on_conflict_do_nothing(
+            index_elements=["key"]), [{"key": k, "value": v} for k, v in values.items()])
 
 
 def read_settings(session: Session, keys: Sequence[str]) -> dict[str, str]:
