@@ -26,13 +26,14 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
+import rank_quality
 from rank_quality import (  # bench/ is on the path when this runs as a script
     DAYS,
     ROOT,
     build_config,
-    dcg,
     leave_one_profile_out,
     load_qrels,
+    mean,
     parse_grid,
     parse_overrides,
 )
@@ -108,27 +109,9 @@ def day_ids(world: World) -> dict[str, set[str]]:
 
 
 def evaluate(run: Run, qrels: Qrels, ids: dict[str, set[str]],
-             days: Sequence[str] = SCORED, k: int = 10) -> dict[str, tuple[float, float, float]]:
-    """Per profile (nDCG@k, P@k, judged@k) averaged over `days` with relevant papers
-    (rank_quality's protocol restricted to those days)."""
-    out = {}
-    for pid in sorted(run):
-        nd, pk, jd = [], [], []
-        for day in days:
-            rel = {x: g for x, g in qrels[pid].items() if x in ids[day]}
-            if not any(rel.values()):
-                continue
-            top = run[pid][day][:k]
-            nd.append(dcg([rel.get(x, 0) for x in top]) / dcg(sorted(rel.values(), reverse=True)[:k]))
-            pk.append(sum(1 for x in top if rel.get(x, 0) > 0) / k)
-            jd.append(sum(1 for x in top if x in qrels[pid]) / k)
-        out[pid] = (mean(nd), mean(pk), mean(jd))
-    return out
-
-
-def mean(values: Sequence[float]) -> float:
-    """Arithmetic mean (0 for none)."""
-    return sum(values) / len(values) if values else 0.0
+             days: Sequence[str] = SCORED) -> dict[str, tuple[float, float, float]]:
+    """rank_quality's per-profile figures, over the scored days by default."""
+    return rank_quality.evaluate(run, qrels, ids, days=days)
 
 
 def bibtex_of(ids: Sequence[str]) -> str:

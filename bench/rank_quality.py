@@ -25,7 +25,7 @@ import json
 import math
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
 from datetime import date
 from pathlib import Path
@@ -96,12 +96,14 @@ def dcg(gains: list[int]) -> float:
 
 
 def evaluate(run: dict[str, dict[str, list[str]]], qrels: dict[str, dict[str, int]],
-             day_ids: dict[str, set[str]], k: int = 10) -> dict[str, tuple[float, float, float]]:
-    """Per profile (nDCG@k, P@k, judged@k), averaged over the days it has relevant papers."""
+             day_ids: dict[str, set[str]], k: int = 10,
+             days: Sequence[str] = DAYS) -> dict[str, tuple[float, float, float]]:
+    """Per judged profile in `run` (nDCG@k, P@k, judged@k), averaged over those of `days` it
+    has relevant papers on."""
     out = {}
-    for pid in sorted(qrels):
+    for pid in sorted(p for p in qrels if p in run):
         nd, pk, jd = [], [], []
-        for day in DAYS:
+        for day in days:
             rel = {x: g for x, g in qrels[pid].items() if x in day_ids[day]}
             if not any(rel.values()):
                 continue
@@ -109,8 +111,13 @@ def evaluate(run: dict[str, dict[str, list[str]]], qrels: dict[str, dict[str, in
             nd.append(dcg([rel.get(x, 0) for x in top]) / dcg(sorted(rel.values(), reverse=True)[:k]))
             pk.append(sum(1 for x in top if rel.get(x, 0) > 0) / k)
             jd.append(sum(1 for x in top if x in qrels[pid]) / k)
-        out[pid] = (sum(nd) / len(nd), sum(pk) / len(pk), sum(jd) / len(jd))
+        out[pid] = (mean(nd), mean(pk), mean(jd))
     return out
+
+
+def mean(values: Sequence[float]) -> float:
+    """Arithmetic mean (0 for none)."""
+    return sum(values) / len(values) if values else 0.0
 
 
 def day_ranker(config_path: Path, embedder: Embedder | None = None
