@@ -319,21 +319,10 @@ class Vocabulary:
 def doc_matrices(docs: Sequence[DocTerms], vocab: Vocabulary, stats: CorpusStats,
                  k1: float = 1.2, b: float = 0.75) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
     """(BM25 saturated-tf matrix, L2-normalised tf-idf matrix), papers x terms."""
-    rows, cols, tf = [], [], []
-    lengths = np.empty(len(docs), dtype=np.float32)
-    for r, doc in enumerate(docs):
-        lengths[r] = doc.length
-        for term, count in doc.counts.items():
-            rows.append(r)
-            cols.append(vocab.add(term))
-            tf.append(count)
-    shape = (len(docs), len(vocab))
-    tf_arr = np.asarray(tf, dtype=np.float32)
-    row_arr = np.asarray(rows, dtype=np.int64)
-    norm = k1 * (1 - b + b * lengths[row_arr] / max(stats.avg_len, 1.0))
-    bm25 = sparse.csr_matrix((tf_arr * (k1 + 1) / (tf_arr + norm), (row_arr, cols)), shape=shape)
+    row_arr, cols, tf_arr, bm25 = _bm25([d.counts for d in docs], docs, vocab, stats, k1, b)
     idf = idf_vector(vocab, stats)
-    tfidf = sparse.csr_matrix(((1 + np.log(tf_arr)) * idf[cols], (row_arr, cols)), shape=shape)
+    tfidf = sparse.csr_matrix(((1 + np.log(tf_arr)) * idf[cols], (row_arr, cols)),
+                              shape=bm25.shape)
     return bm25, l2_rows(tfidf)
 
 
@@ -343,24 +332,32 @@ def with_phrase_columns(docs: Sequence[DocTerms], vocab: Vocabulary, stats: Corp
     """Append the phrases found in `docs` as BM25 columns after every word column (the tf-idf
     matrix gets empty columns), so word columns and word vectors are the same whoever asked
     for which phrases."""
+    phrase = _bm25([d.phrases for d in docs], docs, vocab, stats, k1, b)[3]
+    bm25 = bm25.copy()
+    bm25.resize(phrase.shape)
+    tfidf = tfidf.copy()
+    tfidf.resize(phrase.shape)
+    return sparse.csr_matrix(bm25 + phrase), tfidf
+
+
+def _bm25(counts: Sequence[Counter[str]], docs: Sequence[DocTerms], vocab: Vocabulary,
+          stats: CorpusStats, k1: float, b: float,
+          ) -> tuple[np.ndarray, list[int], np.ndarray, sparse.csr_matrix]:
+    """(rows, columns, term frequencies, BM25-saturated matrix) of per-document term counts,
+    the terms added to `vocab`; documents are as long as their content terms."""
     rows, cols, tf = [], [], []
-    for r, doc in enumerate(docs):
-        for key, count in doc.phrases.items():
+    for r, doc_counts in enumerate(counts):
+        for term, count in doc_counts.items():
             rows.append(r)
-            cols.append(vocab.add(key))
+            cols.append(vocab.add(term))
             tf.append(count)
-    shape = (len(docs), len(vocab))
     tf_arr = np.asarray(tf, dtype=np.float32)
     row_arr = np.asarray(rows, dtype=np.int64)
     lengths = np.asarray([d.length for d in docs], dtype=np.float32)
     norm = k1 * (1 - b + b * lengths[row_arr] / max(stats.avg_len, 1.0))
-    phrase = sparse.csr_matrix((tf_arr * (k1 + 1) / (tf_arr + norm), (row_arr, cols)),
-                               shape=shape)
-    bm25 = bm25.copy()
-    bm25.resize(shape)
-    tfidf = tfidf.copy()
-    tfidf.resize(shape)
-    return sparse.csr_matrix(bm25 + phrase), tfidf
+    matrix = sparse.csr_matrix((tf_arr * (k1 + 1) / (tf_arr + norm), (row_arr, cols)),
+                               shape=(len(docs), len(vocab)))
+    return row_arr, cols, tf_arr, matrix
 
 
 def idf_vector(vocab: Vocabulary, stats: CorpusStats) -> np.ndarray:
