@@ -38,6 +38,7 @@ from digest.storage.outbox import (
 from digest.text import one_line
 
 log = logging.getLogger(__name__)
+QUEUE_WAIT = 0.5  # seconds between looks at an empty queue while compose still queues
 BATCH = 25  # rows claimed at a time: small enough that replicas share a morning's queue
 MAX_QUOTA_WAIT = 60.0  # a send quota slot further away than this ends the run (rest stays queued)
 
@@ -75,6 +76,7 @@ class _Run:
     refused: int = 0  # connections closed by a 421
     failed: bool = False
     claiming: asyncio.Lock = field(default_factory=asyncio.Lock)
+    more_coming: Callable[[], bool] = lambda: False  # compose is still queueing messages
 
     def stopping(self) -> bool:
         """Stop claiming and sending (the server is down, the quota is used up, SIGTERM)."""
@@ -123,10 +125,13 @@ async def _sleep_unless(stop: asyncio.Event | None, seconds: float) -> None:
 
 async def deliver_queue(engine: Engine, config: Config, mailer: Mailer | None = None,
                         now: datetime | None = None,
-                        stop: asyncio.Event | None = None) -> DeliveryReport:
+                        stop: asyncio.Event | None = None,
+                        more_coming: Callable[[], bool] | None = None) -> DeliveryReport:
     """Send every due queued message over delivery.smtp.connections connections side by
     side (one when `mailer` is given); each message fails alone, a dead server stops the run,
-    a 421 (too many connections) closes that connection and the others go on.
+    a 421 (too many connections) closes that connection and the others go on. While
+    `more_coming()` holds, an empty queue is looked at again every QUEUE_WAIT seconds over the
+    same connections (compose is still queueing), instead of ending the run.
 
     Each connection commits a message's outcome on a writer thread while its next one is on
     the wire; at most one outcome per connection is ever uncommitted, so a crash can repeat at
@@ -138,6 +143,8 @@ async def deliver_queue(engine: Engine, config: Config, mailer: Mailer | None = 
     wanted = 1 if mailer is not None else connection_count(config)
     count = min(wanted, _pool_size.get(server, wanted))
     run = _Run(engine, config, report, writer, stop, now, batch=max(5, BATCH // count))
+    if more_coming is not None:
+        run.more_coming = more_coming
     if run.quotas and await asyncio.to_thread(wait_for, engine, run.quotas) > MAX_QUOTA_WAIT:
         report.quota_full = True  # nothing is claimed while the quota is used up
         writer.close()
@@ -168,8 +175,12 @@ async def _connection(run: _Run, mailer: Mailer) -> None:
     try:
         async with mailer as active:
             while not run.stopping():
+                coming = run.more_coming()  # asked first: what was queued before, is claimed
                 async with run.claiming:  # one claim at a time (SQLite has no SKIP LOCKED)
                     batch = await asyncio.to_thread(_claim, run)
+                if not batch and coming:
+                    await _sleep_unless(run.stop, QUEUE_WAIT)
+                    continue
                 if not batch or not await _send_batch(run, active, batch, pending):
                     break
     except BaseException:
