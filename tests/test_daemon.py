@@ -230,10 +230,10 @@ def test_postgres_replicas_share_the_sending_and_the_lease_fails_over(
         tmp_path: Path, feed_server: FeedServer, smtp: SmtpServer) -> None:
     import re
 
-    from tests.conftest import _reset_postgres
+    from digest.storage.db import reset_schema
 
     assert POSTGRES_URL
-    _reset_postgres(POSTGRES_URL)
+    reset_schema(POSTGRES_URL)
     smtp.sink.delay = 0.02  # like a remote MTA
     subs = [{"email": f"r{n:03d}@example.org", "send_at": "00:00",
              "topics": ["large language models", "agents"]} for n in range(150)]

@@ -40,9 +40,9 @@ import yaml
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
-from digest.storage.db import open_database
+from digest.storage.db import open_database, reset_schema
 from digest.storage.lock import ADVISORY_KEY
-from tests.conftest import POSTGRES_URL, _reset_postgres
+from tests.conftest import POSTGRES_URL
 from tests.feedserver import FeedServer
 from tests.pgproxy import PgProxy
 from tests.smtpsink import Received, Sink, SmtpServer, free_port
@@ -136,7 +136,7 @@ class Cluster:
 
     def __post_init__(self) -> None:
         assert POSTGRES_URL
-        _reset_postgres(POSTGRES_URL)
+        reset_schema(POSTGRES_URL)
         self.direct: Engine = open_database(POSTGRES_URL)  # migrated: the replicas start quicker
         self.emails = [f"r{n:03d}@example.org" for n in range(self.subscribers)]
         subs = [{"email": e, "send_at": "00:00", "topics": ["large language models", "agents"]}
