@@ -160,46 +160,137 @@ def doc_terms(title: str, abstract: str, wanted_phrases: frozenset[str],
 
 def doc_terms_many(texts: Sequence[tuple[str, str]], wanted_phrases: frozenset[str],
                    window: int = 0) -> list[DocTerms]:
-    """`doc_terms` of many (title, abstract)s, the phrases found through an inverted index
-    of the documents' stems: the cost grows with the phrases' matches, not with the
-    documents' length times the phrases asked for."""
+    """`doc_terms` of many (title, abstract)s, the phrases found through indexes of the
+    documents' stems and of their word pairs (made once for the day's documents): the cost
+    grows with the phrases' matches, not with the documents' length times the phrases asked
+    for."""
     docs = [analysed(title, abstract) for title, abstract in texts]
     found: list[Counter[str]] = [Counter() for _ in docs]
-    postings = _postings(docs)
-    for key in wanted_phrases:
+    index = _day_index(docs, window)
+    pairs = index.pair_counts([key for key in wanted_phrases if key.count(" ") == 1])
+    for key in wanted_phrases:  # counted in this order: the phrases' columns follow it
         parts = key.split(" ")
-        if not 1 < len(parts) <= MAX_PHRASE or any(p not in postings for p in parts):
+        if len(parts) == 2:
+            for n, (t_adj, t_near, a_adj, a_near) in pairs.get(key, {}).items():
+                for adjacent, near, weight in ((t_adj, t_near, 2), (a_adj, a_near, 1)):
+                    if adjacent:
+                        found[n][key] += adjacent * weight
+                    if near:
+                        found[n][NEAR + key] += near * weight
             continue
-        for n in set.intersection(*(postings[p] for p in parts)):
-            doc = docs[n]
-            for stems, where, weight in ((doc.title, doc.title_at, 2),
-                                         (doc.abstract, doc.abstract_at, 1)):
-                adjacent, near = _occurrences(stems, where, parts, window)
-                if adjacent:
-                    found[n][key] += adjacent * weight
-                if near:
-                    found[n][NEAR + key] += near * weight
+        if not 1 < len(parts) <= MAX_PHRASE or any(p not in index.postings for p in parts):
+            continue
+        for n in set.intersection(*(index.postings[p] for p in parts)):
+            count_phrase(found[n], docs[n], key, window)
     return [DocTerms(doc.counts, doc.length, phrases) for doc, phrases in zip(docs, found,
                                                                                strict=True)]
 
 
-_POSTINGS: dict[tuple[int, ...], tuple[list[Analysed], dict[str, set[int]]]] = {}
+def count_phrase(found: Counter[str], doc: Analysed, key: str, window: int) -> None:
+    """Add a phrase's occurrences in one document to `found`: side by side as `key`, a few
+    words apart as NEAR + `key`; title first, counted twice."""
+    parts = key.split(" ")
+    for stems, where, weight in ((doc.title, doc.title_at, 2), (doc.abstract, doc.abstract_at, 1)):
+        adjacent, near = _occurrences(stems, where, parts, window)
+        if adjacent:
+            found[key] += adjacent * weight
+        if near:
+            found[NEAR + key] += near * weight
 
 
-def _postings(docs: list[Analysed]) -> dict[str, set[int]]:
-    """Stem -> the documents holding it; the last list's index is kept, since compose asks
-    about the same day's papers for every chunk of subscribers."""
-    key = tuple(map(id, docs))
-    cached = _POSTINGS.get(key)
+class _DayIndex:
+    """The day's documents as one array of stem ids (title and abstract of each, apart), with
+    every word pair side by side, and every pair a few words apart, sorted: a two-word phrase's
+    occurrences in all documents are two binary searches away."""
+
+    def __init__(self, docs: list[Analysed], window: int) -> None:
+        self.docs = docs  # held: their ids are the cache key
+        self.postings: dict[str, set[int]] = {}
+        for n, doc in enumerate(docs):
+            for stem_ in {*doc.title, *doc.abstract}:
+                self.postings.setdefault(stem_, set()).add(n)
+        self.ids = {stem_: i for i, stem_ in enumerate(self.postings)}
+        self.base = len(self.ids) + 1  # the last id marks the gap between two fields
+        gap = [len(self.ids)] * (window + 1)
+        tokens: list[int] = []
+        fields: list[int] = []  # 2 n: document n's title, 2 n + 1: its abstract
+        for n, doc in enumerate(docs):
+            for f, stems in ((2 * n, doc.title), (2 * n + 1, doc.abstract)):
+                tokens += [self.ids[s] for s in stems]
+                tokens += gap
+                fields += [f] * (len(stems) + len(gap))
+        tok = np.asarray(tokens, dtype=np.int64)
+        self.fields = np.asarray(fields, dtype=np.int64)
+        size = len(tok)
+        padded = np.concatenate([tok, np.full(window + 1, len(self.ids), dtype=np.int64)])
+        ahead = [padded[o:o + size] for o in range(1, window + 2)]
+        first = tok * self.base
+        self.adjacent = _Sorted(first + ahead[0], np.arange(size))
+        near_codes, near_at = [], []
+        for o in range(1, window + 1):  # the pair's second word o + 1 words on, and not nearer
+            seen = ahead[0] == ahead[o]
+            for between in ahead[1:o]:
+                seen |= between == ahead[o]
+            keep = np.nonzero(~seen)[0]
+            near_codes.append(first[keep] + ahead[o][keep])
+            near_at.append(keep)
+        self.near = _Sorted(np.concatenate(near_codes) if near_codes else first[:0],
+                            np.concatenate(near_at) if near_at else first[:0])
+
+    def pair_counts(self, keys: Sequence[str]) -> dict[str, dict[int, list[int]]]:
+        """Two-word phrase key -> document -> [side by side in the title, a few words apart in
+        the title, side by side in the abstract, apart in the abstract]; the same counts as
+        `_occurrences`."""
+        known = [k for k in keys if all(p in self.ids for p in k.split(" "))]
+        if not known:
+            return {}
+        codes = np.asarray([self.ids[a] * self.base + self.ids[b]
+                            for a, b in (k.split(" ") for k in known)], dtype=np.int64)
+        out: dict[str, dict[int, list[int]]] = {}
+        for sorted_, slot in ((self.adjacent, 0), (self.near, 1)):
+            phrase, at = sorted_.find(codes)
+            field_ = self.fields[at]
+            combined, counts = np.unique(phrase * (2 * len(self.docs)) + field_,
+                                         return_counts=True)
+            for code, count in zip(combined.tolist(), counts.tolist(), strict=True):
+                k, f = divmod(code, 2 * len(self.docs))
+                n, part = divmod(f, 2)
+                entry = out.setdefault(known[k], {}).setdefault(n, [0, 0, 0, 0])
+                entry[2 * part + slot] = count
+        return out
+
+
+class _Sorted:
+    """Pair codes sorted, each with where it occurs."""
+
+    def __init__(self, codes: np.ndarray, at: np.ndarray) -> None:
+        order = np.argsort(codes, kind="stable")
+        self.codes, self.at = codes[order], at[order]
+
+    def find(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(index into `wanted`, position) of every occurrence of the wanted codes."""
+        lo = np.searchsorted(self.codes, wanted, "left")
+        hi = np.searchsorted(self.codes, wanted, "right")
+        lengths = hi - lo
+        phrase = np.repeat(np.arange(len(wanted)), lengths)
+        starts = np.repeat(lo - np.cumsum(lengths) + lengths, lengths)
+        return phrase, self.at[starts + np.arange(len(phrase))]
+
+
+_DAY_INDEX: dict[tuple[int, ...], _DayIndex] = {}
+
+
+def _day_index(docs: list[Analysed], window: int) -> _DayIndex:
+    """The index of these documents; the last one is kept, since compose asks about the same
+    day's papers for every chunk of subscribers."""
+    key = (window, *map(id, docs))
+    cached = _DAY_INDEX.get(key)
     if cached is not None:
-        return cached[1]
-    postings: dict[str, set[int]] = {}
-    for n, doc in enumerate(docs):
-        for stem_ in {*doc.title, *doc.abstract}:
-            postings.setdefault(stem_, set()).add(n)
-    _POSTINGS.clear()
-    _POSTINGS[key] = (docs, postings)  # holding the documents keeps their ids unique
-    return postings
+        return cached
+    index = _DayIndex(docs, window)
+    _DAY_INDEX.clear()
+    _DAY_INDEX[key] = index  # holding the documents keeps their ids unique
+    return index
 
 
 def _occurrences(stems: tuple[str, ...], where: dict[str, tuple[int, ...]],
@@ -342,17 +433,15 @@ def with_phrase_columns(docs: Sequence[DocTerms], vocab: Vocabulary, stats: Corp
 
 def _bm25(counts: Sequence[Counter[str]], docs: Sequence[DocTerms], vocab: Vocabulary,
           stats: CorpusStats, k1: float, b: float,
-          ) -> tuple[np.ndarray, list[int], np.ndarray, sparse.csr_matrix]:
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, sparse.csr_matrix]:
     """(rows, columns, term frequencies, BM25-saturated matrix) of per-document term counts,
-    the terms added to `vocab`; documents are as long as their content terms."""
-    rows, cols, tf = [], [], []
-    for r, doc_counts in enumerate(counts):
-        for term, count in doc_counts.items():
-            rows.append(r)
-            cols.append(vocab.add(term))
-            tf.append(count)
-    tf_arr = np.asarray(tf, dtype=np.float32)
-    row_arr = np.asarray(rows, dtype=np.int64)
+    the terms added to `vocab` (in the order `Vocabulary.add` would add them); documents are
+    as long as their content terms."""
+    index = vocab.index
+    cols = np.asarray([index.setdefault(term, len(index)) for c in counts for term in c],
+                      dtype=np.int64)
+    tf_arr = np.asarray([n for c in counts for n in c.values()], dtype=np.float32)
+    row_arr = np.repeat(np.arange(len(counts), dtype=np.int64), [len(c) for c in counts])
     lengths = np.asarray([d.length for d in docs], dtype=np.float32)
     norm = k1 * (1 - b + b * lengths[row_arr] / max(stats.avg_len, 1.0))
     matrix = sparse.csr_matrix((tf_arr * (k1 + 1) / (tf_arr + norm), (row_arr, cols)),
