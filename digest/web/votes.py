@@ -3,12 +3,15 @@ every link, so a GET or HEAD never records), POST records the vote or undoes it.
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
 from digest.compose.views import paper_view
 from digest.errors import TokenError
+from digest.rank.model import MAX_PAPERS
 from digest.storage.db import session_scope
 from digest.storage.feedback import VoteAction, clear_votes, record_vote
 from digest.storage.models import Subscriber
@@ -18,6 +21,18 @@ from digest.web.actions import SAFE_METHODS, bad_form, invalid_link, manage_page
 from digest.web.common import Web, check_csrf, read_form
 
 STEPS = ("vote", "undo")  # what the vote page's buttons post
+# Vote posts per subscriber per hour (the shared limiter, so replicas count together): every
+# paper of the largest digest voted and changed once. Only a valid link gets this far, so
+# this bounds the writes one leaked link can cause; forged links write nothing.
+VOTES_PER_HOUR = 2 * MAX_PAPERS
+
+
+async def too_many(web: Web, request: Request, row: Subscriber) -> Response | None:
+    """None when this subscriber may vote again within the hour, else the 429 page."""
+    if await asyncio.to_thread(web.limiter.allow, "vote", str(row.id), VOTES_PER_HOUR, 3600):
+        return None
+    return web.page(request, "message", 429, heading="Too many votes",
+                    message="Please wait a while before voting again.")
 
 
 def voter(web: Web, token: str) -> tuple[Subscriber | None, VoteClaim | None, str]:
@@ -40,7 +55,7 @@ async def vote(web: Web, request: Request) -> Response:
     form = await read_form(request)
     if form is None or form.get("do") not in STEPS:
         return bad_form(web, request)
-    if (refusal := check_csrf(web, request, form)) is not None:
+    if (refusal := check_csrf(web, request, form) or await too_many(web, request, row)):
         return refusal
     undo = form.get("do") == "undo"
     with session_scope(web.engine) as session:
@@ -71,7 +86,7 @@ async def manage_votes(web: Web, request: Request) -> Response:
     paper = form.get("paper") if form is not None else None
     if form is None or not isinstance(paper, str) or not paper:
         return bad_form(web, request)
-    if (refusal := check_csrf(web, request, form)) is not None:
+    if (refusal := check_csrf(web, request, form) or await too_many(web, request, row)):
         return refusal
     with session_scope(web.engine) as session:
         removed = clear_votes(session, row.id or 0, [paper])

@@ -227,3 +227,28 @@ def test_the_cli_records_exactly_what_the_link_does(site: Site,
     assert main(["feedback", "-c", config, "--subscriber", "ada@example.org", "--more",
                  papers[0]]) == 0
     assert capsys.readouterr().out == f"{papers[0]}\tmore\tunchanged\n"
+
+
+def test_vote_posts_are_rate_limited_per_subscriber(make_site: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from digest.web import votes as vote_routes
+
+    monkeypatch.setattr(vote_routes, "VOTES_PER_HOUR", 3)
+    site: Site = make_site()
+    links = vote_links(site)
+    papers = list(dict.fromkeys(p for p, _ in links))[:5]
+    codes = [post(site, links[p, "more"]).status_code for p in papers]
+    assert codes == [200, 200, 200, 429, 429]
+    refused = post(site, links[papers[0], "more"], do="undo")
+    assert refused.status_code == 429 and "Too many votes" in refused.text
+    sid = subscriber(site).id
+    assert votes(site) == sorted((sid, p, 1) for p in papers[:3])  # nothing past the limit
+    manage = "/manage/" + make_token("web-test-secret", "manage", subscriber(site))
+    undo = site.client.post(manage + "/votes", data={"csrf_token": site.csrf(manage),
+                                                     "paper": papers[0]})
+    assert undo.status_code == 429 and len(votes(site)) == 3
+    assert site.client.get(links[papers[4], "more"]).status_code == 200  # the page still shows
+    other = vote_links(site, "bob@example.org")  # another subscriber has their own allowance
+    paper = next(iter(other))
+    assert post(site, other[paper]).status_code == 200
+    assert len(votes(site)) == 4
