@@ -11,7 +11,8 @@ a small grid of the feedback knobs, and a "library-only" cold start (liked paper
 a BibTeX file of each profile's liked ids, no topics or keywords) against the profile as given.
 
     .venv/bin/python bench/feedback_quality.py [--shared ../shared] [--no-semantic]
-        [--set w_feedback=2 ...] [--grid w_feedback=1,2,3 ...] [--no-lopo] [--workdir DIR]
+        [--backend onnx] [--set w_feedback=2 ...] [--grid w_feedback=1,2,3 ...] [--no-lopo]
+        [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from rank_quality import (  # bench/ is on the path when this runs as a script
 )
 
 from digest.config import load_config
+from digest.config.model import SemanticConfig
 from digest.ingest.poll import poll_sources
 from digest.rank import Interest, RankParams, Vote
 from digest.rank.semantic import Embedder, load_embedder
@@ -49,7 +51,7 @@ from digest.storage.papers import papers_published
 from digest.storage.subscribers import sync_subscribers
 
 SCORED = DAYS[2:]          # days 3-4: after two days of votes
-GRID = {"w_feedback": (1.0, 2.0, 3.0), "feedback_lambda": (0.1, 0.3, 1.0)}
+GRID = {"w_feedback": (1.0, 2.0, 3.0), "w_feedback_more": (0.0, 1.0), "feedback_ramp": (0.0, 5.0)}
 Run = dict[str, dict[str, list[str]]]     # profile -> day -> ids, best first
 Qrels = dict[str, dict[str, int]]
 
@@ -231,6 +233,8 @@ def main() -> None:
     ap.add_argument("--grid", nargs="*", default=[],
                     help=f"feedback knobs to cross-validate, name=v1,v2,... (default {GRID})")
     ap.add_argument("--no-semantic", action="store_true", help="the lexical ranker only")
+    ap.add_argument("--backend", default=SemanticConfig().backend,
+                    help="semantic backend (default: the config's, %(default)s)")
     ap.add_argument("--no-lopo", action="store_true", help="skip the leave-one-profile-out grid")
     ap.add_argument("--workdir", type=Path, help="keep the database (and its cached embeddings) "
                     "here between runs instead of in a temporary folder")
@@ -239,7 +243,7 @@ def main() -> None:
     grid = parse_grid(args.grid) if args.grid else dict(GRID)
     modes: list[tuple[str, Embedder | None]] = [("lexical ranker", None)]
     if not args.no_semantic:
-        embedder = load_embedder("sentence-transformers", None)
+        embedder = load_embedder(args.backend, None)
         modes.append((f"lexical + {embedder.name}", embedder))
     with tempfile.TemporaryDirectory() as scratch:
         tmp = args.workdir or Path(scratch)
@@ -247,7 +251,8 @@ def main() -> None:
         world = load_world(args.shared, tmp)
         print("feedback knobs: " + ", ".join(f"{k}={getattr(params, k):g}" for k in (
             "w_feedback", "min_feedback", "feedback_half_life", "feedback_lambda",
-            "feedback_liked", "feedback_negatives", "feedback_samples", "feedback_semantic")))
+            "feedback_liked", "feedback_negatives", "feedback_samples", "feedback_semantic",
+            "w_feedback_more", "feedback_ramp")))
         for title, embedder in modes:
             report(title, world, params, embedder, grid, not args.no_lopo)
         for title, embedder in modes:

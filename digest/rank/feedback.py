@@ -5,8 +5,14 @@ embeddings when the semantic ranker is on, categories when `feedback_category` i
 fitted to their votes (decayed by age), their liked papers (positives) and a fixed sample
 of the day's papers (weak negatives, weighing `feedback_negatives` times their votes). It is
 fitted in its dual form, f(paper) = sum_j alpha_j k(x_j, paper) over the subscriber's own
-training papers, so each vote's share of a score is known (the reason names the closest
-voted paper) and subscribers are fitted side by side, a chunk at a time, independently.
+training papers, and subscribers are fitted side by side, a chunk at a time, independently.
+
+A "more" vote is also strong evidence on its own, like a liked paper: each paper's closeness
+to the nearest more-voted paper is scored the way liked papers are (tf-idf cosine and, with
+the semantic ranker, embedding cosine, each scaled by the day's best) and added, times
+`w_feedback_more`. Beside a profile of their own, what votes add ramps in with their number,
+n / (n + `feedback_ramp`): a few votes help, they cannot take over. The reason names the
+closest paper the reader voted on that way.
 """
 
 from __future__ import annotations
@@ -40,14 +46,31 @@ class Features:
                         self.categories[index])
 
 
+def kernel_parts(a: Features, b: Features) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """tf-idf cosines, embedding cosines (None without embeddings) and category cosines."""
+    lexical = np.asarray((a.lexical @ b.lexical.T).toarray(), dtype=np.float32)
+    embedded = np.asarray(a.embedded @ b.embedded.T, dtype=np.float32) \
+        if a.embedded is not None and b.embedded is not None else None
+    return lexical, embedded, np.asarray((a.categories @ b.categories.T).toarray(),
+                                         dtype=np.float32)
+
+
+def combine(parts: tuple[np.ndarray, np.ndarray | None, np.ndarray],
+            params: RankParams) -> np.ndarray:
+    """The model's (linear) kernel from its parts: tf-idf cosine, plus weighted embedding and
+    category cosines."""
+    lexical, embedded, categories = parts
+    out = lexical.copy()
+    if embedded is not None:
+        out += params.feedback_semantic * embedded
+    if params.feedback_category:
+        out += params.feedback_category * categories
+    return out
+
+
 def kernel(a: Features, b: Features, params: RankParams) -> np.ndarray:
     """The model's (linear) kernel: tf-idf cosine, plus weighted embedding and category cosines."""
-    out = (a.lexical @ b.lexical.T).toarray()
-    if a.embedded is not None and b.embedded is not None:
-        out += params.feedback_semantic * (a.embedded @ b.embedded.T)
-    if params.feedback_category:
-        out += params.feedback_category * (a.categories @ b.categories.T).toarray()
-    return np.asarray(out, dtype=np.float32)
+    return combine(kernel_parts(a, b), params)
 
 
 def category_rows(per_paper: Sequence[Sequence[str]], index: dict[str, int]) -> sparse.csr_matrix:
@@ -115,10 +138,10 @@ def feedback_inputs(active: Sequence[Interest], candidates: Sequence[Candidate],
 class FeedbackChunk:
     """One chunk's fitted models: the feedback value of every paper, and what to cite."""
 
-    values: np.ndarray         # chunk x candidates, in (-1, 1); 0 for subscribers without votes
-    rows: dict[int, int]       # local subscriber -> row of `alpha` / `kernel`
+    values: np.ndarray         # chunk x candidates: the feedback component / w_feedback (the
+    #                            model's tanh, plus closeness to more-voted papers); 0 without votes
+    rows: dict[int, int]       # local subscriber -> row of `points` / `local`
     points: list[list[tuple[int, int]]]  # per row: (training paper row, vote value; 0 = liked)
-    alpha: list[np.ndarray]    # per row: dual weight of each point
     kernel: np.ndarray         # chunk training papers x candidates
     local: list[dict[int, int]]  # per row: training paper row -> row of `kernel`
     ids: list[str]             # training paper row -> paper id
@@ -139,13 +162,10 @@ class FeedbackChunk:
         if row is None or abs(value) < floor:
             return None
         sign = 1 if value > 0 else -1
-        best, best_share = -1, 0.0
-        for (point, vote), a in zip(self.points[row], self.alpha[row].tolist(), strict=True):
-            share = a * float(self.kernel[self.local[row][point], paper]) * sign
-            if vote == sign and share > best_share:
-                best, best_share = point, share
-        if best < 0:
+        voted = [point for point, vote in self.points[row] if vote == sign]
+        if not voted:
             return None
+        best = max(voted, key=lambda p: float(self.kernel[self.local[row][p], paper]))
         paper_id = self.ids[best]
         mark = "more-like-this" if sign > 0 else "less-like-this"
         return Reason("feedback", f'close to "{self.titles.get(paper_id, paper_id)}", '
@@ -170,8 +190,10 @@ def _points(interest: Interest, inputs: FeedbackInputs,
 
 def feedback_chunk(chunk: range, active: Sequence[Interest], inputs: FeedbackInputs | None,
                    params: RankParams) -> FeedbackChunk | None:
-    """Fit the models of the chunk's voters (the rest pay nothing) and score every paper."""
-    if inputs is None:
+    """Fit the models of the chunk's voters (the rest pay nothing) and score every paper: the
+    model's tanh times w_feedback, plus w_feedback_more times the closeness to more-voted papers,
+    both ramped in by the number of votes (w_feedback 0 turns feedback off)."""
+    if inputs is None or params.w_feedback <= 0:
         return None
     own = {s: pts for s in range(len(chunk))
            if has_votes(active[chunk.start + s])
@@ -181,15 +203,17 @@ def feedback_chunk(chunk: range, active: Sequence[Interest], inputs: FeedbackInp
     used = sorted({p for pts in own.values() for p, _, _ in pts})
     where = {p: n for n, p in enumerate(used)}
     train = inputs.train.rows(used)
-    k_day = kernel(train, inputs.day, params)
+    parts = kernel_parts(train, inputs.day)
+    k_day = combine(parts, params)
     k_train = kernel(train, train, params)
     negatives = inputs.negatives
     k_neg = inputs.k_neg_day[:, negatives]           # negatives x negatives
     k_train_neg = k_day[:, negatives]                # training papers x negatives
     subs = sorted(own)
-    rows, cols, labels, weights = [], [], [], []
+    rows, cols, labels, weights, voted = [], [], [], [], []
     for r, s in enumerate(subs):
         for p, vote, w in own[s]:
+            voted.append(vote != 0)
             rows.append(r)
             cols.append(where[p])
             labels.append(1.0 if vote >= 0 else -1.0)
@@ -226,16 +250,66 @@ def feedback_chunk(chunk: range, active: Sequence[Interest], inputs: FeedbackInp
         alpha_neg = alpha_neg - step[:, None] * (g_neg + lam * alpha_neg)
     a = sparse.csr_matrix((alpha, (row_arr, col_arr)), shape=shape)
     f_day = np.asarray(a @ k_day) + alpha_neg @ inputs.k_neg_day
+    votes = np.bincount(row_arr, weights=np.asarray(voted, dtype=np.float32),
+                        minlength=len(subs)).astype(np.float32)
+    alone = np.asarray([not _has_profile(active[chunk.start + s]) for s in subs])
+    component = params.w_feedback * _ramp(votes, alone, params)[:, None] * np.tanh(f_day)
+    if params.w_feedback_more:  # more-voted papers as queries, scored like liked papers
+        groups = [[(where[p], w) for p, vote, w in own[s] if vote > 0] for s in subs]
+        given = np.asarray([len(g) for g in groups], dtype=np.float32)
+        component += params.w_feedback_more * _ramp(given, alone, params)[:, None] \
+            * _closeness(parts, groups, params)
     values = np.zeros((len(chunk), inputs.k_neg_day.shape[1]), dtype=np.float32)
-    values[subs] = np.tanh(f_day)
-    points, alphas, local = [], [], []
-    for r, s in enumerate(subs):
-        mine = row_arr == r
-        points.append([(p, v) for p, v, _ in own[s]])
-        alphas.append(alpha[mine])
-        local.append({p: where[p] for p, _, _ in own[s]})
-    return FeedbackChunk(values, {s: r for r, s in enumerate(subs)}, points, alphas, k_day,
+    values[subs] = component / params.w_feedback
+    points = [[(p, v) for p, v, _ in own[s]] for s in subs]
+    local = [{p: where[p] for p, _, _ in own[s]} for s in subs]
+    return FeedbackChunk(values, {s: r for r, s in enumerate(subs)}, points, k_day,
                          local, inputs.ids, inputs.titles, params.w_feedback)
+
+
+def _has_profile(interest: Interest) -> bool:
+    """True when the subscriber gave interests of their own, which a few votes must not
+    take over."""
+    return bool(interest.topics or interest.keywords or interest.authors or interest.liked
+                or interest.categories)
+
+
+def _ramp(votes: np.ndarray, alone: np.ndarray, params: RankParams) -> np.ndarray:
+    """How much of their full weight votes get: n / (n + feedback_ramp) for n votes; all of
+    it when the votes are all a subscriber gave (`alone`)."""
+    if params.feedback_ramp <= 0:
+        return np.ones_like(votes)
+    return np.where(alone, 1.0, votes / (votes + params.feedback_ramp)).astype(np.float32)
+
+
+def _closeness(parts: tuple[np.ndarray, np.ndarray | None, np.ndarray],
+               groups: list[list[tuple[int, float]]], params: RankParams) -> np.ndarray:
+    """Per group of voted papers (training rows, decay weights), every paper's closeness to
+    its nearest one, scored like a liked paper's: the best tf-idf cosine and the best
+    embedding cosine, each scaled by its best value of the day, weighted w_liked and
+    w_semantic_liked."""
+    lexical, embedded, _ = parts
+    out = params.w_liked * _nearest(lexical, groups, params.normalize)
+    if embedded is not None:
+        out += params.w_semantic_liked * _nearest(np.maximum(embedded, 0.0), groups,
+                                                  params.normalize)
+    return out
+
+
+def _nearest(k: np.ndarray, groups: list[list[tuple[int, float]]], normalize: float) -> np.ndarray:
+    """Per group, the largest decay-weighted row of `k` (0 for an empty group), optionally
+    divided by its largest value."""
+    out = np.zeros((len(groups), k.shape[1]), dtype=np.float32)
+    filled = [n for n, g in enumerate(groups) if g]
+    if not filled:
+        return out
+    rows = np.asarray([r for n in filled for r, _ in groups[n]], dtype=np.int64)
+    decay = np.asarray([w for n in filled for _, w in groups[n]], dtype=np.float32)
+    starts = np.cumsum([0] + [len(groups[n]) for n in filled[:-1]])
+    out[filled] = np.maximum.reduceat(k[rows] * decay[:, None], starts, axis=0)
+    if normalize:
+        out /= np.maximum(out.max(axis=1, keepdims=True), 1e-6)
+    return out
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -130,3 +130,7 @@ class RankParams:
     feedback_semantic: float = 0.3   # weight of embedding cosine in the model's kernel
     feedback_category: float = 0.0   # weight of category cosine (0: on the dev set it only hurt)
     feedback_steps: int = 40         # gradient steps of the fit
+    w_feedback_more: float = 1.0     # closeness to more-voted papers, scored like a liked paper's
+    #                                   (1: the same weights; "less" neighbours: the model only,
+    #                                   a closeness penalty hurt on the dev set)
+    feedback_ramp: float = 5.0       # votes at which what they add counts half: n / (n + 5)

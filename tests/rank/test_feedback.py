@@ -164,3 +164,34 @@ def test_the_stored_adapter_reads_voted_papers_for_the_model(engine: Engine) -> 
     assert picks
     said = [r for p in picks for r in p.reasons if r.kind == "feedback"]
     assert said and said[0].label == f'close to "{voted.title}", which you marked more-like-this'
+
+
+def feedback_score(interest: Interest, params: RankParams, paper: str = "pro1") -> float:
+    """The feedback reason's score (its share of the blended score) for one paper."""
+    picks = {p.id: p for p in ranked(interest, params=params)}
+    return next(r.score for r in picks[paper].reasons if r.kind == "feedback")
+
+
+def test_a_few_votes_beside_a_profile_count_a_share_that_grows_with_their_number() -> None:
+    one = replace(READER, votes=(Vote("A", 1, 0.0),))
+    full = feedback_score(one, RankParams(feedback_ramp=0.0))
+    assert feedback_score(one, RankParams(feedback_ramp=5.0)) == pytest.approx(full / 6, rel=1e-4)
+    assert feedback_score(one, RankParams(feedback_ramp=1.0)) == pytest.approx(full / 2, rel=1e-4)
+    alone = Interest("new@example.org", votes=(Vote("A", 1, 0.0),), max_papers=len(DAY))
+    assert feedback_score(alone, RankParams(feedback_ramp=5.0)) == \
+        pytest.approx(feedback_score(alone, RankParams(feedback_ramp=0.0)))  # nothing to protect
+
+
+def test_a_more_voted_paper_lifts_its_neighbours_like_a_liked_paper() -> None:
+    voter = replace(READER, votes=(Vote("A", 1, 0.0), Vote("B", -1, 0.0)))
+    params = RankParams(feedback_ramp=0.0)
+    model_only = feedback_score(voter, replace(params, w_feedback_more=0.0))
+    # the closest day paper to A scores the liked-paper signal's full weight on top (w_liked,
+    # its tf-idf cosine scaled by the day's best), scaled by w_feedback_more
+    closest = max((p for p in DAY if p.id.startswith("pro")),
+                  key=lambda p: feedback_score(voter, params, p.id))
+    for more in (1.0, 2.0):
+        got = feedback_score(voter, replace(params, w_feedback_more=more), closest.id)
+        base = feedback_score(voter, replace(params, w_feedback_more=0.0), closest.id)
+        assert got - base == pytest.approx(more * params.w_liked, rel=1e-4)
+    assert feedback_score(voter, params) > model_only > 0
