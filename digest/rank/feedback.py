@@ -39,7 +39,7 @@ class Features:
     embedded: np.ndarray | None
     categories: sparse.csr_matrix
 
-    def rows(self, index: Sequence[int] | np.ndarray) -> Features:
+    def rows(self, index: Sequence[int] | np.ndarray | slice) -> Features:
         """The features of some of the papers."""
         return Features(self.lexical[index],
                         self.embedded[index] if self.embedded is not None else None,
@@ -71,6 +71,16 @@ def combine(parts: tuple[np.ndarray, np.ndarray | None, np.ndarray],
 def kernel(a: Features, b: Features, params: RankParams) -> np.ndarray:
     """The model's (linear) kernel: tf-idf cosine, plus weighted embedding and category cosines."""
     return combine(kernel_parts(a, b), params)
+
+
+def block_kernel(points: Features, bounds: np.ndarray, params: RankParams) -> np.ndarray:
+    """`kernel` within each block of consecutive rows (a subscriber's own points; `bounds` are
+    the blocks' starts and the end), each block's matrix flattened row by row, one after
+    another: the pairs the fit needs, not every pair of rows."""
+    out = []
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        out.append(kernel(points.rows(slice(lo, hi)), points.rows(slice(lo, hi)), params).ravel())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
 
 def category_rows(per_paper: Sequence[Sequence[str]], index: dict[str, int]) -> sparse.csr_matrix:
@@ -205,7 +215,6 @@ def feedback_chunk(chunk: range, active: Sequence[Interest], inputs: FeedbackInp
     train = inputs.train.rows(used)
     parts = kernel_parts(train, inputs.day)
     k_day = combine(parts, params)
-    k_train = kernel(train, train, params)
     negatives = inputs.negatives
     k_neg = inputs.k_neg_day[:, negatives]           # negatives x negatives
     k_train_neg = k_day[:, negatives]                # training papers x negatives
@@ -220,6 +229,14 @@ def feedback_chunk(chunk: range, active: Sequence[Interest], inputs: FeedbackInp
             weights.append(w)
     shape = (len(subs), len(used))
     row_arr, col_arr = np.asarray(rows), np.asarray(cols)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(row_arr, minlength=len(subs)))])
+    # each point's score from its own subscriber's points: kernel values of those pairs only
+    size = np.diff(indptr)[row_arr]                   # each point's subscriber's point count
+    pair_i = np.repeat(np.arange(len(row_arr)), size)  # point i with every j of its block
+    pair_j = np.arange(len(pair_i)) - np.repeat(np.cumsum(size) - size, size) \
+        + np.repeat(indptr[row_arr], size)
+    k_pairs = block_kernel(train.rows(col_arr), indptr, params)
+    k_point_neg = k_train_neg[col_arr]                # each point x negatives
     y = np.asarray(labels, dtype=np.float32)
     c = np.asarray(weights, dtype=np.float32)
     own_weight = np.bincount(row_arr, weights=c, minlength=len(subs)).astype(np.float32)
@@ -240,15 +257,15 @@ def feedback_chunk(chunk: range, active: Sequence[Interest], inputs: FeedbackInp
     alpha = np.zeros(len(row_arr), dtype=np.float32)
     alpha_neg = np.zeros_like(neg_c)
     for _ in range(int(params.feedback_steps)):
-        a = sparse.csr_matrix((alpha, (row_arr, col_arr)), shape=shape)
-        f_train = np.asarray(a @ k_train)[row_arr, col_arr] \
-            + np.einsum("rs,rs->r", alpha_neg[row_arr], k_train_neg[col_arr])
+        a = sparse.csr_matrix((alpha, col_arr, indptr), shape=shape)
+        f_train = np.bincount(pair_i, weights=alpha[pair_j] * k_pairs, minlength=len(alpha)) \
+            + np.einsum("rs,rs->r", alpha_neg[row_arr], k_point_neg)
         f_neg = np.asarray(a @ k_train_neg) + alpha_neg @ k_neg
         g = -c * y * _sigmoid(-y * f_train)
         g_neg = neg_c * _sigmoid(f_neg)
         alpha = alpha - step[row_arr] * (g + lam * alpha)
         alpha_neg = alpha_neg - step[:, None] * (g_neg + lam * alpha_neg)
-    a = sparse.csr_matrix((alpha, (row_arr, col_arr)), shape=shape)
+    a = sparse.csr_matrix((alpha, col_arr, indptr), shape=shape)
     f_day = np.asarray(a @ k_day) + alpha_neg @ inputs.k_neg_day
     votes = np.bincount(row_arr, weights=np.asarray(voted, dtype=np.float32),
                         minlength=len(subs)).astype(np.float32)
