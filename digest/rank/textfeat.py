@@ -9,7 +9,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 import numpy as np
 import Stemmer
@@ -178,9 +178,9 @@ def doc_terms_many(texts: Sequence[tuple[str, str]], wanted_phrases: frozenset[s
                     if near:
                         found[n][NEAR + key] += near * weight
             continue
-        if not 1 < len(parts) <= MAX_PHRASE or any(p not in index.postings for p in parts):
+        if not 1 < len(parts) <= MAX_PHRASE or any(p not in index.ids for p in parts):
             continue
-        for n in set.intersection(*(index.postings[p] for p in parts)):
+        for n in index.holding(parts).tolist():
             count_phrase(found[n], docs[n], key, window)
     return [DocTerms(doc.counts, doc.length, phrases) for doc, phrases in zip(docs, found,
                                                                                strict=True)]
@@ -190,8 +190,8 @@ def count_phrase(found: Counter[str], doc: Analysed, key: str, window: int) -> N
     """Add a phrase's occurrences in one document to `found`: side by side as `key`, a few
     words apart as NEAR + `key`; title first, counted twice."""
     parts = key.split(" ")
-    for stems, where, weight in ((doc.title, doc.title_at, 2), (doc.abstract, doc.abstract_at, 1)):
-        adjacent, near = _occurrences(stems, where, parts, window)
+    for stems, weight in ((doc.title, 2), (doc.abstract, 1)):
+        adjacent, near = _occurrences(stems, _positions(stems), parts, window)
         if adjacent:
             found[key] += adjacent * weight
         if near:
@@ -205,37 +205,46 @@ class _DayIndex:
 
     def __init__(self, docs: list[Analysed], window: int) -> None:
         self.docs = docs  # held: their ids are the cache key
-        self.postings: dict[str, set[int]] = {}
-        for n, doc in enumerate(docs):
-            for stem_ in {*doc.title, *doc.abstract}:
-                self.postings.setdefault(stem_, set()).add(n)
-        self.ids = {stem_: i for i, stem_ in enumerate(self.postings)}
-        self.base = len(self.ids) + 1  # the last id marks the gap between two fields
-        gap = [len(self.ids)] * (window + 1)
+        self.ids: dict[str, int] = {}
         tokens: list[int] = []
         fields: list[int] = []  # 2 n: document n's title, 2 n + 1: its abstract
         for n, doc in enumerate(docs):
             for f, stems in ((2 * n, doc.title), (2 * n + 1, doc.abstract)):
-                tokens += [self.ids[s] for s in stems]
-                tokens += gap
-                fields += [f] * (len(stems) + len(gap))
+                tokens += [self.ids.setdefault(s, len(self.ids)) for s in stems]
+                tokens.extend(_GAP * (window + 1))
+                fields += [f] * (len(stems) + window + 1)
+        self.base = len(self.ids) + 1  # the last id marks the gap between two fields
         tok = np.asarray(tokens, dtype=np.int64)
-        self.fields = np.asarray(fields, dtype=np.int64)
+        tok[tok == _GAP[0]] = len(self.ids)
+        self.fields = np.asarray(fields, dtype=np.int32)
+        words_at = np.nonzero(tok < len(self.ids))[0]  # which documents hold each stem
+        pairs = np.unique(tok[words_at] * len(docs) + self.fields[words_at] // 2)
+        self.holders = (pairs % max(len(docs), 1)).astype(np.int32)
+        self.starts = np.searchsorted(pairs // max(len(docs), 1), np.arange(len(self.ids) + 1))
         size = len(tok)
         padded = np.concatenate([tok, np.full(window + 1, len(self.ids), dtype=np.int64)])
         ahead = [padded[o:o + size] for o in range(1, window + 2)]
         first = tok * self.base
-        self.adjacent = _Sorted(first + ahead[0], np.arange(size))
+        self.adjacent = _Sorted(first + ahead[0], np.arange(size, dtype=np.int32))
         near_codes, near_at = [], []
         for o in range(1, window + 1):  # the pair's second word o + 1 words on, and not nearer
             seen = ahead[0] == ahead[o]
             for between in ahead[1:o]:
                 seen |= between == ahead[o]
-            keep = np.nonzero(~seen)[0]
+            keep = np.nonzero(~seen)[0].astype(np.int32)
             near_codes.append(first[keep] + ahead[o][keep])
             near_at.append(keep)
         self.near = _Sorted(np.concatenate(near_codes) if near_codes else first[:0],
                             np.concatenate(near_at) if near_at else first[:0])
+
+    def holding(self, stems: Sequence[str]) -> np.ndarray:
+        """The documents holding all of these (known) stems, in order."""
+        out = None
+        for stem_ in stems:
+            i = self.ids[stem_]
+            docs = self.holders[self.starts[i]:self.starts[i + 1]]
+            out = docs if out is None else np.intersect1d(out, docs, assume_unique=True)
+        return out if out is not None else np.zeros(0, dtype=np.int32)
 
     def pair_counts(self, keys: Sequence[str]) -> dict[str, dict[int, list[int]]]:
         """Two-word phrase key -> document -> [side by side in the title, a few words apart in
@@ -258,6 +267,9 @@ class _DayIndex:
                 entry = out.setdefault(known[k], {}).setdefault(n, [0, 0, 0, 0])
                 entry[2 * part + slot] = count
         return out
+
+
+_GAP = (-1,)
 
 
 class _Sorted:
@@ -331,16 +343,6 @@ class Analysed:
     abstract: tuple[str, ...]
     counts: Counter[str]
     length: float
-
-    @cached_property
-    def title_at(self) -> dict[str, tuple[int, ...]]:
-        """Stem -> its positions in the title (made when a phrase is first looked for)."""
-        return _positions(self.title)
-
-    @cached_property
-    def abstract_at(self) -> dict[str, tuple[int, ...]]:
-        """Stem -> its positions in the abstract."""
-        return _positions(self.abstract)
 
 
 ANALYSED_CACHE = 12_288  # documents kept analysed: a day's candidates and the liked papers
