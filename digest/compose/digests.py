@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections import defaultdict
@@ -28,9 +29,16 @@ from digest.compose.render import Rendered, renderer_for
 from digest.compose.schedule import due_date
 from digest.compose.select import FIRST_WINDOW, Selection, select_papers
 from digest.compose.views import DigestView, PaperViews, digest_view, why_line
+from digest.compose.workers import Workers
 from digest.config import Config
 from digest.errors import UnknownSubscriberError
 from digest.rank import Interest, Pick
+from digest.rank.stored import (
+    corpus_stats,
+    interests_with_votes,
+    semantic_embedder,
+    semantic_inputs,
+)
 from digest.storage.db import session_scope
 from digest.storage.lock import claim_subscribers
 from digest.storage.models import DigestKind, Outbox, OutboxPaper, Paper, Subscriber
@@ -42,6 +50,7 @@ from digest.storage.outbox import (
     save_digest,
     save_digests,
 )
+from digest.storage.papers import papers_first_seen
 from digest.storage.subscribers import (
     SendSchedule,
     active_by_ids,
@@ -50,13 +59,18 @@ from digest.storage.subscribers import (
     sync_subscribers,
 )
 from digest.text import one_line
-from digest.tokens import make_token, vote_signer
+from digest.tokens import make_token, secret_key, vote_signer
 
 log = logging.getLogger(__name__)
 # The database being unreachable is nobody's fault in particular: the whole cycle stops and
 # is retried; any other error is one subscriber's and fails alone.
 CONNECTION_ERRORS = (OperationalError, InterfaceError)
 COMPOSE_CHUNK = 1000  # subscribers ranked together; a stop request is honoured between chunks
+PROCESS_MIN = 3000  # due subscribers from which chunks are composed in child processes
+# One worker composes while this process delivers: the two use two cores, and the peak memory
+# is this process's and one worker's (each worker holds the day's matrices, ~300 MiB at 2,000
+# papers); more workers compose faster only where cores and memory are to spare.
+COMPOSE_PROCESSES = 1
 SAVE_BATCH = 100  # digests saved in one transaction (row by row when the batch is refused)
 
 
@@ -114,9 +128,11 @@ def due_subscribers(session: Session, now: datetime, force: bool,
 def compose_due(engine: Engine, config: Config, now: datetime | None = None, *,
                 force: bool = False, only: str | None = None,
                 dry_run: bool = False, should_stop: Callable[[], bool] = lambda: False,
-                ) -> list[Composed]:
+                processes: int | None = None) -> list[Composed]:
     """Compose today's digest for every due subscriber (all active ones with `force`), a chunk
-    of subscribers at a time: memory follows the chunk, not the number of subscribers."""
+    of subscribers at a time: memory follows the chunk, not the number of subscribers.
+    Chunks are composed in `processes` child processes (None: COMPOSE_PROCESSES of them from
+    PROCESS_MIN due subscribers on, in this process below that; 0: always in this process)."""
     now = now or utcnow()
     with session_scope(engine) as session:
         sync_subscribers(session, config.subscribers)
@@ -129,19 +145,109 @@ def compose_due(engine: Engine, config: Config, now: datetime | None = None, *,
     groups: dict[datetime, list[tuple[int, date]]] = defaultdict(list)
     for sub, day in due:
         groups[since.get(sub.id, now - FIRST_WINDOW)].append((sub.id, day))
+    if processes is None:
+        processes = COMPOSE_PROCESSES if len(due) >= PROCESS_MIN else 0
     del due, since
+    chunks = [(start, members[first:first + COMPOSE_CHUNK])
+              for start, members in sorted(groups.items())
+              for first in range(0, len(members), COMPOSE_CHUNK)]
+    if processes > 0:
+        return _compose_in_workers(engine, config, chunks, now, dry_run, should_stop, processes)
     results: list[Composed] = []
-    for start, members in sorted(groups.items()):
-        for first in range(0, len(members), COMPOSE_CHUNK):
-            if should_stop():
-                return results
-            chunk = members[first:first + COMPOSE_CHUNK]
-            with claim_subscribers(engine, [sid for sid, _ in chunk]) as ours:
-                mine = set(ours)  # the others are being composed by another replica now
-                if mine:
-                    results += _compose_chunk(engine, config, [m for m in chunk if m[0] in mine],
-                                              start, now, dry_run)
+    for start, chunk in chunks:
+        if should_stop():
+            return results
+        with claim_subscribers(engine, [sid for sid, _ in chunk]) as ours:
+            mine = set(ours)  # the others are being composed by another replica now
+            if mine:
+                results += _compose_chunk(engine, config, [m for m in chunk if m[0] in mine],
+                                          start, now, dry_run)
     return results
+
+
+def _compose_in_workers(engine: Engine, config: Config,
+                        chunks: Sequence[tuple[datetime, list[tuple[int, date]]]],
+                        now: datetime, dry_run: bool, should_stop: Callable[[], bool],
+                        processes: int) -> list[Composed]:
+    """`compose_due`'s chunks, each composed by one of `processes` child processes while this
+    process holds the chunk's claims. A chunk whose worker fails (dies, or raises outside a
+    digest) fails alone: those of its subscribers not composed get a failed digest with the
+    reason; an unreachable database stops the cycle, as in this process."""
+    done: dict[int, list[Composed]] = {}
+    claims: dict[int, contextlib.ExitStack] = {}
+    pending = list(enumerate(chunks))[::-1]
+    _store_shared(engine, config, chunks, now)
+    try:
+        with Workers(config, min(processes, len(chunks)), CHILD_COMPOSE) as workers:
+            while True:
+                while workers.idle and pending and not should_stop():
+                    n, (start, chunk) = pending.pop()
+                    stack = contextlib.ExitStack()
+                    mine = set(stack.enter_context(
+                        claim_subscribers(engine, [sid for sid, _ in chunk])))
+                    members = [m for m in chunk if m[0] in mine]
+                    if not members:
+                        stack.close()
+                        continue
+                    claims[n] = stack
+                    workers.submit((n, members), (members, start, now, dry_run))
+                if not workers.busy:
+                    break
+                for out in workers.wait():
+                    n, members = out.tag
+                    try:
+                        if out.connection:
+                            raise OperationalError("composing in a worker", None,
+                                                   RuntimeError(out.failure))
+                        done[n] = out.value if not out.failure else \
+                            _chunk_failed(engine, members, now, dry_run, out.failure)
+                    finally:
+                        claims.pop(n).close()
+    finally:
+        for stack in claims.values():
+            stack.close()
+    return [c for n in sorted(done) for c in done[n]]
+
+
+def _store_shared(engine: Engine, config: Config,
+                  chunks: Sequence[tuple[datetime, list[tuple[int, date]]]],
+                  now: datetime) -> None:
+    """What ranking would otherwise compute and store in every worker at once (each worker in
+    its own transaction, which on SQLite holds the write lock while it ranks): the corpus
+    statistics, the signing key and, with the semantic ranker, the embeddings of the
+    windows' papers and of the subscribers' topics and liked papers."""
+    with session_scope(engine) as session:
+        corpus_stats(session)
+        secret_key(session, config.delivery.secret_key_env)
+    embedder = semantic_embedder(config)
+    if embedder is None:
+        return
+    for start, chunk in chunks:
+        with session_scope(engine) as session:
+            papers = papers_first_seen(session, start, now)
+            rows = active_by_ids(session, [sid for sid, _ in chunk])
+            if papers and rows:
+                semantic_inputs(session, embedder, papers,
+                                interests_with_votes(session, list(rows.values()), now))
+
+
+def _chunk_failed(engine: Engine, members: Sequence[tuple[int, date]], now: datetime,
+                  dry_run: bool, reason: str) -> list[Composed]:
+    """A chunk whose worker failed: a failed digest, with the reason, for each of its
+    subscribers that it had not composed yet; those it had are reported as existing."""
+    with session_scope(engine) as session:
+        rows = active_by_ids(session, [sid for sid, _ in members])
+        composed = composed_pairs(session, list(rows), min(day for _, day in members))
+    out = []
+    for sid, day in members:
+        if sid not in rows:
+            continue
+        sub = rows[sid]
+        if (sid, day) in composed:
+            out.append(Composed(sub.email, day, ComposeStatus.EXISTS))
+            continue
+        out.append(_failed(engine, sub, day, now, dry_run, "composing the digest", reason))
+    return out
 
 
 def _compose_chunk(engine: Engine, config: Config, chunk: Sequence[tuple[int, date]],
@@ -156,6 +262,9 @@ def _compose_chunk(engine: Engine, config: Config, chunk: Sequence[tuple[int, da
     if not members:  # another replica composed them since this cycle began
         return []
     return _compose_group(engine, config, members, since, sent, now, dry_run)
+
+
+CHILD_COMPOSE: Callable[..., list[Composed]] = _compose_chunk  # what a worker runs per chunk
 
 
 def _compose_group(engine: Engine, config: Config, members: Sequence[tuple[Subscriber, date]],
@@ -231,11 +340,16 @@ def _saved(p: _Pending, new: bool) -> Composed:
 
 
 def _failed(engine: Engine, sub: Subscriber, day: date, now: datetime, dry_run: bool,
-            step: str) -> Composed:
-    """Log the traceback and record the failure as that date's digest (shown by `digest
-    status`); it is not retried until the next digest date."""
-    log.exception("%s for %s failed; the other subscribers go on", step, sub.email)
-    reason = one_line(f"{step} failed: {sys.exc_info()[1]!r}", 500)
+            step: str, cause: str | None = None) -> Composed:
+    """Log the failure (by default the exception being handled, with its traceback) and
+    record it as that date's digest (shown by `digest status`); it is not retried until the
+    next digest date."""
+    if cause is None:
+        log.exception("%s for %s failed; the other subscribers go on", step, sub.email)
+        cause = repr(sys.exc_info()[1])
+    else:
+        log.error("%s for %s failed: %s; the other subscribers go on", step, sub.email, cause)
+    reason = one_line(f"{step} failed: {cause}", 500)
     if not dry_run:
         try:
             record_compose_failure(engine, sub.id or 0, sub.email, day, reason,

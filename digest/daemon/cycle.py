@@ -28,10 +28,12 @@ class CycleReport:
 
 async def compose_and_deliver(engine: Engine, config: Config, *, force: bool = False,
                               stop: asyncio.Event | None = None,
-                              mailer: Mailer | None = None) -> CycleReport:
+                              mailer: Mailer | None = None,
+                              processes: int | None = None) -> CycleReport:
     """Compose every due digest in a worker thread and, meanwhile, deliver each batch as
     soon as it is queued over the same SMTP sessions: the mail server's time overlaps
-    compose instead of following it.
+    compose instead of following it. Many due subscribers are composed in child processes
+    (`processes`, see `compose_due`), so that compose and delivery use every core.
     Delivery stops early (everything stays queued) when the server is down, the send quota
     is used up or `stop` is set; compose always finishes its chunk."""
     stop = stop or asyncio.Event()
@@ -40,7 +42,8 @@ async def compose_and_deliver(engine: Engine, config: Config, *, force: bool = F
 
     def compose() -> list[Composed]:
         try:
-            return compose_due(engine, config, force=force, should_stop=stop.is_set)
+            return compose_due(engine, config, force=force, should_stop=stop.is_set,
+                               processes=processes)
         finally:
             report.compose_seconds = time.perf_counter() - started
 
