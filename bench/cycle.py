@@ -7,11 +7,14 @@ process, so its peak RSS is its own) composes every due digest (rank + render + 
 delivers the queue, then measures in the same process the bare floors of this stack: the
 render of a fixed 10-paper digest per subscriber (Jinja + CSS inlining) and a bare aiosmtplib
 loop sending one message per subscriber over one connection. The cycle is the daemon's own
-(`digest.daemon.cycle.compose_and_deliver`: delivery runs while compose queues). Prints
-min / median / max over
-the runs, and total / floors.
+(`digest.daemon.cycle.compose_and_deliver`: delivery runs while compose queues, compose in
+child processes from a few thousand subscribers on). Prints min / median / max over the runs,
+and total / floors. Peak RSS is the most the run's processes held at once: this process and
+its compose workers (their resident sets summed, sampled every 0.1 s; the SMTP sink, the
+mail server's side, is not counted), beside this process's own peak.
 
     .venv/bin/python bench/cycle.py [--subscribers 10000] [--runs 3] [--db postgresql+psycopg://...]
+        [--processes N]   (compose workers; 0: compose in the cycle's process; default: the daemon's)
 
 `--db` runs on that PostgreSQL database and DROPS and recreates its `public` schema before each
 run: give it a scratch database only.
@@ -21,7 +24,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import ctypes
+import gc
 import json
+import os
 import random
 import re
 import resource
@@ -29,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -36,13 +44,16 @@ from typing import Any
 
 import yaml
 from sqlalchemy import insert
+from sqlmodel import select
 
 from digest.clock import utcnow
 from digest.config import load_config
 from digest.daemon.cycle import compose_and_deliver
+from digest.rank import Interest
+from digest.rank.stored import semantic_embedder, semantic_inputs
 from digest.sources import jsonl
 from digest.storage.db import open_database, reset_schema, session_scope
-from digest.storage.models import Origin, Outbox, Subscriber, SubscriberStatus
+from digest.storage.models import Origin, Outbox, Paper, Subscriber, SubscriberStatus
 from digest.storage.papers import upsert_papers
 
 HERE = Path(__file__).parent
@@ -102,17 +113,79 @@ def add_subscribers(engine: Any, count: int, liked_pool: list[tuple[str, str]]) 
             conn.execute(insert(Subscriber.__table__), rows[first:first + 5000])  # type: ignore[attr-defined]
 
 
-def write_config(tmp: Path, port: int, db: str | None, connections: int | None) -> Path:
+def write_config(tmp: Path, port: int, db: str | None, connections: int | None,
+                 lexical: bool = False) -> Path:
     """SMTP to the sink; the subscribers are in the database (web sign-ups)."""
     smtp: dict[str, Any] = {"host": "127.0.0.1", "port": port, "security": "none"}
     if connections:
         smtp["connections"] = connections
-    doc = {"database": db or f"sqlite:///{tmp}/cycle.db",
-           "delivery": {"transport": "smtp", "from": "Paper Digest <digest@bench.example>",
-                        "base_url": "https://digest.bench.example", "smtp": smtp}}
+    doc: dict[str, Any] = {
+        "database": db or f"sqlite:///{tmp}/cycle.db",
+        "delivery": {"transport": "smtp", "from": "Paper Digest <digest@bench.example>",
+                     "base_url": "https://digest.bench.example", "smtp": smtp}}
+    if lexical:
+        doc["ranking"] = {"semantic": {"enabled": False}}
     path = tmp / "cycle.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
+
+
+class TreeRss:
+    """Samples, every `every` seconds, the summed resident set of this process and its
+    descendants (but `skip`'s), and keeps the highest."""
+
+    def __init__(self, skip: int, every: float = 0.1) -> None:
+        self.skip, self.every, self.peak_kib = skip, every, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.peak_kib = max(self.peak_kib, sum(_rss_kib(p) for p in self._tree()))
+
+    def _tree(self) -> list[int]:
+        parents: dict[int, list[int]] = {}
+        for status in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = status.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents.setdefault(int(fields[1]), []).append(int(status.parent.name))
+        out, todo = [], [os.getpid()]
+        while todo:
+            pid = todo.pop()
+            if pid != self.skip:
+                out.append(pid)
+                todo += parents.get(pid, [])
+        return out
+
+    def stop(self) -> float:
+        """Stop sampling; the peak in MiB."""
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kib / 1024
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def embed_stored(engine: Any, config: Any) -> None:
+    """With the semantic ranker on, the stored papers' embeddings (computed when papers are
+    stored, not in the cycle) and the subscribers' topics'."""
+    embedder = semantic_embedder(config)
+    if embedder is None:
+        return
+    with session_scope(engine) as s:
+        papers = list(s.exec(select(Paper)).all())
+        semantic_inputs(s, embedder, papers, [Interest("setup", topics=tuple(TOPICS))])
 
 
 def one_run(args: argparse.Namespace) -> dict[str, Any]:
@@ -121,18 +194,34 @@ def one_run(args: argparse.Namespace) -> dict[str, Any]:
         reset_schema(args.db)
     port = free_port()
     sink = start_sink(port)
+    try:
+        return _measure(args, port, sink)
+    finally:
+        if sink.poll() is None:
+            sink.kill()
+
+
+def _measure(args: argparse.Namespace, port: int, sink: Any) -> dict[str, Any]:
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        config = load_config(write_config(tmp, port, args.db, args.connections))
+        config = load_config(write_config(tmp, port, args.db, args.connections, args.lexical))
         engine = open_database(config.database)
         liked_pool = store_papers(engine, args.papers)
         add_subscribers(engine, args.subscribers, liked_pool)
+        embed_stored(engine, config)
+        gc.collect()  # the corpus read for the setup is the benchmark's, not the daemon's
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).malloc_trim(0)
         rss_setup = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        tree = TreeRss(skip=sink.pid)
         start = time.perf_counter()
-        cycle = asyncio.run(compose_and_deliver(engine, config, force=True))
+        cycle = asyncio.run(compose_and_deliver(engine, config, force=True,
+                                                processes=args.processes))
         total_s = time.perf_counter() - start
         compose_s, composed, report = cycle.compose_seconds, cycle.composed, cycle.delivery
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss_tree = tree.stop()
         with session_scope(engine) as s:
             sample = s.get(Outbox, 1)
             message = sample.message if sample and sample.message else b""
@@ -144,9 +233,11 @@ def one_run(args: argparse.Namespace) -> dict[str, Any]:
     received = len(stop_sink(sink))
     return {"compose_s": compose_s, "deliver_tail_s": total_s - compose_s, "total_s": total_s,
             "render_floor_s": render_s, "bare_loop_s": bare_s,
-            "ratio": total_s / (render_s + bare_s), "peak_rss_mib": rss,
+            "ratio": total_s / (render_s + bare_s), "peak_rss_mib": rss_tree,
+            "own_peak_rss_mib": rss,
             "rss_after_setup_mib": rss_setup, "queued": sum(c.status == "queued" for c in composed),
-            "sent": report.sent, "sink_received": received - args.subscribers, "message_bytes": len(message)}
+            "sent": report.sent, "sink_received": received - args.subscribers, "message_bytes": len(message),
+            "load_before": load, "load_after": os.getloadavg()[0]}
 
 
 def spread(values: list[float], fmt: str) -> str:
@@ -163,6 +254,9 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=None,
                     help="SMTP connections per replica (default: the config's default)")
     ap.add_argument("--db", help="a scratch PostgreSQL URL (its public schema is dropped)")
+    ap.add_argument("--lexical", action="store_true", help="the semantic ranker off")
+    ap.add_argument("--processes", type=int, default=None,
+                    help="compose worker processes (0: none; default: the daemon's choice)")
     ap.add_argument("--one-run", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one_run:
@@ -172,15 +266,23 @@ def main() -> None:
     for n in range(args.runs):
         cmd = [sys.executable, __file__, "--one-run", "--subscribers", str(args.subscribers),
                "--papers", str(args.papers)] + (["--db", args.db] if args.db else []) \
-            + (["--connections", str(args.connections)] if args.connections else [])
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            + (["--connections", str(args.connections)] if args.connections else []) \
+            + (["--processes", str(args.processes)] if args.processes is not None else []) \
+            + (["--lexical"] if args.lexical else [])
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            sys.exit(f"run {n + 1} failed:\n{done.stderr}")
+        out = done.stdout
         runs.append(json.loads(out.strip().splitlines()[-1]))
         print(f"run {n + 1}: {json.dumps({k: round(v, 2) for k, v in runs[-1].items()})}",
               flush=True)
     col = {k: [r[k] for r in runs] for k in runs[0]}
     n = args.subscribers
     print(f"\n{n:,} subscribers, {args.papers:,} papers, "
-          f"{'PostgreSQL' if args.db else 'SQLite'}, {args.runs} runs (min / median / max)")
+          f"{'PostgreSQL' if args.db else 'SQLite'}, "
+          f"{'lexical ranker' if args.lexical else 'the default ranker'}, compose workers: "
+          f"{'auto' if args.processes is None else args.processes}, "
+          f"{args.runs} runs (min / median / max)")
     print(f"compose (rank + render + queue): {spread(col['compose_s'], '.1f')} s "
           "(delivering meanwhile)")
     print(f"delivery after compose ended:    {spread(col['deliver_tail_s'], '.1f')} s")
@@ -188,8 +290,11 @@ def main() -> None:
     print(f"floor: render 10 papers x N:     {spread(col['render_floor_s'], '.1f')} s")
     print(f"floor: bare aiosmtplib loop:     {spread(col['bare_loop_s'], '.1f')} s")
     print(f"total / floors:                  {spread(col['ratio'], '.2f')}")
-    print(f"peak RSS:                        {spread(col['peak_rss_mib'], '.0f')} MiB "
-          f"(after setup: {spread(col['rss_after_setup_mib'], '.0f')} MiB)")
+    print(f"peak RSS, cycle + compose workers: {spread(col['peak_rss_mib'], '.0f')} MiB "
+          f"(the cycle's process alone: {spread(col['own_peak_rss_mib'], '.0f')} MiB; "
+          f"after setup: {spread(col['rss_after_setup_mib'], '.0f')} MiB)")
+    print("load average (1 min) before / after each run: "
+          + ", ".join(f"{r['load_before']:.1f} / {r['load_after']:.1f}" for r in runs))
     print(f"every digest accepted: {all(r['sink_received'] == r['sent'] == n for r in runs)}")
 
 
