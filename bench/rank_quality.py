@@ -13,7 +13,10 @@ the other nine, averaged. Ship weights this figure supports, not the ones that
 maximise the full dev set.
 
     .venv/bin/python bench/rank_quality.py [--shared ../shared] [--set w_liked=0.8 ...]
-        [--grid w_keyword=0.4,0.8,1.2 ...] [--no-lopo]
+        [--grid w_keyword=0.4,0.8,1.2 ...] [--no-lopo] [--semantic onnx off] [--db FILE]
+
+The database (default var/bench/rank_quality.db) is kept between runs, so each paper is
+embedded once per model (the first semantic run embeds the 7,200 corpus papers: minutes).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import yaml
 from digest.config import load_config
 from digest.ingest.poll import poll_sources
 from digest.rank import RankParams
+from digest.rank.minilm import OnnxMiniLM
 from digest.rank.semantic import Embedder, load_embedder
 from digest.rank.stored import interest_of, rank_papers
 from digest.storage.db import open_database, session_scope
@@ -58,9 +62,11 @@ def subscriber_of(profile: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def build_config(shared: Path, tmp: Path, extra_profiles: Path | None = None) -> Path:
+def build_config(shared: Path, tmp: Path, extra_profiles: Path | None = None,
+                 database: Path | None = None) -> Path:
     """Corpus files re-dated (file name = published date) and the dev profiles (plus
-    `extra_profiles`, our own) as subscribers."""
+    `extra_profiles`, our own) as subscribers, in `database` (default: a file in `tmp`); the
+    bench hands its embedder to the ranker itself, so the config's semantic ranker is off."""
     corpus = shared / "fixtures/corpus/arxiv_daily_dw-dengwei"
     sources = []
     for day_file in sorted(corpus.glob("*.jsonl")):
@@ -76,8 +82,9 @@ def build_config(shared: Path, tmp: Path, extra_profiles: Path | None = None) ->
         profiles += yaml.safe_load(extra_profiles.read_text())
     subscribers = [subscriber_of(p) for p in profiles]
     path = tmp / "eval.yaml"
-    path.write_text(yaml.safe_dump({"database": f"sqlite:///{tmp}/eval.db", "sources": sources,
-                                    "subscribers": subscribers}))
+    path.write_text(yaml.safe_dump({
+        "database": f"sqlite:///{database or tmp / 'eval.db'}", "sources": sources,
+        "subscribers": subscribers, "ranking": {"semantic": {"enabled": False}}}))
     return path
 
 
@@ -196,41 +203,54 @@ def print_table(scores: dict[str, tuple[float, float, float]], mean: str = "mean
 
 
 def main() -> None:
-    """Ingest, rank, score, print."""
+    """Ingest, rank, score, print: the default (semantic) ranker and lexical-only."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     ap.add_argument("--set", nargs="*", default=[], help="RankParams overrides, name=value")
-    ap.add_argument("--semantic", choices=["model2vec", "sentence-transformers"],
-                    help="blend in the semantic ranker")
+    ap.add_argument("--semantic", nargs="*", default=["onnx", "off"],
+                    choices=["onnx", "model2vec", "sentence-transformers", "off"],
+                    help="rankers to score: the semantic backends, off = lexical-only "
+                         "(default: onnx, the shipped default, and off)")
     ap.add_argument("--model", help="model path (model2vec: a distilled folder)")
     ap.add_argument("--grid", nargs="*", default=[],
                     help=f"weights to cross-validate, name=v1,v2,... (default {GRID})")
     ap.add_argument("--no-lopo", action="store_true", help="skip the leave-one-profile-out grid")
+    ap.add_argument("--max-tokens", type=int, help="onnx: truncate texts at this many tokens")
+    ap.add_argument("--db", type=Path, default=ROOT / "var/bench/rank_quality.db",
+                    help="SQLite file kept between runs: papers are embedded once per model")
     args = ap.parse_args()
-    embedder = load_embedder(args.semantic, args.model) if args.semantic else None
     params = replace(RankParams(), **parse_overrides(args.set))  # type: ignore[arg-type]
-    qrels = load_qrels(args.shared)
-    own_qrels = load_qrels(args.shared, OWN_QRELS)
+    args.db.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        config_path = build_config(args.shared, Path(tmp), OWN_PROFILES)
+        config_path = build_config(args.shared, Path(tmp), OWN_PROFILES, args.db)
         asyncio.run(poll_sources(load_config(config_path), open_database(
             load_config(config_path).database), force=True))
-        run_with, day_ids = day_ranker(config_path, embedder)
-        run = run_with(params)
-        scores = evaluate(run, qrels, day_ids)
-        own = evaluate(run, own_qrels, day_ids)
-        grid = parse_grid(args.grid)
-        points = [replace(params, **dict(zip(grid, values, strict=True)))  # type: ignore[arg-type]
-                  for values in itertools.product(*grid.values())] if not args.no_lopo else []
-        per_point = [{pid: v[0] for pid, v in evaluate(run_with(p), qrels, day_ids).items()}
-                     for p in points]
-    kind = f"lexical + {embedder.name}" if embedder else "lexical ranker"
-    print(f"{kind} ({', '.join(args.set) or 'defaults'})")
+        for backend in args.semantic:
+            embedder = load_embedder(backend, args.model) if backend != "off" else None
+            if isinstance(embedder, OnnxMiniLM) and args.max_tokens:
+                embedder = replace(embedder, name=f"{embedder.name}/t{args.max_tokens}",
+                                   max_tokens=args.max_tokens)
+            score_ranker(args, config_path, embedder, params)
+
+
+def score_ranker(args: argparse.Namespace, config_path: Path, embedder: Embedder | None,
+                 params: RankParams) -> None:
+    """Print one ranker's tables: dev, own profiles, leave-one-profile-out."""
+    qrels = load_qrels(args.shared)
+    run_with, day_ids = day_ranker(config_path, embedder)
+    run = run_with(params)
+    grid = parse_grid(args.grid)
+    points = [replace(params, **dict(zip(grid, values, strict=True)))  # type: ignore[arg-type]
+              for values in itertools.product(*grid.values())] if not args.no_lopo else []
+    per_point = [{pid: v[0] for pid, v in evaluate(run_with(p), qrels, day_ids).items()}
+                 for p in points]
+    kind = f"lexical + {embedder.name}" if embedder else "lexical-only ranker"
+    print(f"\n{kind} ({', '.join(args.set) or 'defaults'})")
     print(f"{'profile':8s} nDCG@10  P@10   judged@10")
-    print_table(scores)
+    print_table(evaluate(run, qrels, day_ids))
     # our own profiles, fields outside machine learning: never in the grid or the LOPO figure
     print(f"own profiles ({OWN_PROFILES.relative_to(ROOT)}, judged in {OWN_QRELS.name})")
-    print_table(own, "own mean")
+    print_table(evaluate(run, load_qrels(args.shared, OWN_QRELS), day_ids), "own mean")
     if not per_point:
         return
     lopo, chosen = leave_one_profile_out(per_point)

@@ -23,10 +23,11 @@ from digest.text import has_control
 
 
 class SemanticConfig(StrictModel):
-    """The optional semantic ranker (pip install 'paper-digest[semantic]')."""
+    """The semantic ranker: on by default with the shipped MiniLM on ONNX Runtime; the other
+    backends need `pip install 'paper-digest[semantic]'`."""
 
-    enabled: bool = False
-    backend: Literal["sentence-transformers", "model2vec"] = "sentence-transformers"
+    enabled: bool = True
+    backend: Literal["onnx", "sentence-transformers", "model2vec"] = "onnx"
     model: str | None = None          # a path or model name; defaults per backend
     weight: float = Field(1.0, ge=0.0, le=10.0)
 

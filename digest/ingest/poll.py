@@ -20,6 +20,7 @@ from digest.config import Config, FetchConfig
 from digest.errors import DigestError, FetchError, ParseError, UnknownSourceError
 from digest.ingest.fetch import Fetcher
 from digest.ingest.plan import SourceBodies, fetch_by_ids, fetch_source
+from digest.rank.stored import embed_recent_papers
 from digest.sources import PARSERS, TYPES, SourceConfig, arxiv_api
 from digest.sources.ids import is_arxiv_id
 from digest.storage.db import session_scope
@@ -111,7 +112,20 @@ async def poll_sources(config: Config, engine: Engine, *, force: bool = False,
             await store_missing_liked(config, engine, fetcher)
         except Exception:  # liked papers never cost the feeds' reports
             log.exception("could not look up liked papers")
+        await embed_new_papers(config, engine)
         return [_report_of(src, out) for src, out in zip(chosen, outcomes, strict=True)]
+
+
+async def embed_new_papers(config: Config, engine: Engine) -> None:
+    """Compute the semantic ranker's embeddings of the papers just stored, off the event loop,
+    so compose finds them ready; a failure is logged (ranking computes what is missing)."""
+    try:
+        count = await asyncio.to_thread(embed_recent_papers, engine, config)
+    except Exception:  # embeddings never cost the feeds' reports
+        log.exception("could not compute paper embeddings now; ranking will")
+    else:
+        if count:
+            log.info("embedded %d new papers", count)
 
 
 def _report_of(src: SourceConfig, outcome: PollReport | BaseException) -> PollReport:

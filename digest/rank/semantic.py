@@ -22,6 +22,8 @@ from digest.errors import SemanticUnavailableError
 
 log = logging.getLogger(__name__)
 MAX_CHARS = 2000
+MODEL_SUFFIXES = {".json", ".safetensors", ".bin", ".txt", ".onnx", ".npz"}
+IDENTITY_PART = 1 << 20
 
 
 class Embedder(Protocol):
@@ -62,18 +64,22 @@ def _sentence_model(path: str) -> Any:
 
 
 def model_identity(path: str) -> str:
-    """A short fingerprint of a model folder's configuration and weights (their sizes and
-    first bytes): two different models never share cached embeddings, whatever the folder
-    is called, and reading it costs no model load."""
+    """A short fingerprint of a model folder's files (small ones whole; of large ones the size
+    and the first and last megabyte): two different models never share cached embeddings,
+    whatever the folder is called, and reading it costs no model load."""
     digest_ = hashlib.sha256()
     folder = Path(path)
     if not folder.is_dir():
         return hashlib.sha256(path.encode()).hexdigest()[:12]  # a hub name: its name is its id
     for file in sorted(folder.rglob("*")):
-        if file.is_file() and file.suffix in {".json", ".safetensors", ".bin", ".txt"}:
-            digest_.update(f"{file.relative_to(folder)}:{file.stat().st_size}".encode())
+        if file.is_file() and file.suffix in MODEL_SUFFIXES:
+            size = file.stat().st_size
+            digest_.update(f"{file.relative_to(folder)}:{size}".encode())
             with file.open("rb") as handle:
-                digest_.update(handle.read(1 << 16))
+                digest_.update(handle.read(IDENTITY_PART))
+                if size > 2 * IDENTITY_PART:
+                    handle.seek(-IDENTITY_PART, 2)
+                digest_.update(handle.read(IDENTITY_PART))
     return digest_.hexdigest()[:12]
 
 
@@ -102,6 +108,8 @@ def packaged_minilm() -> str | None:
 def load_embedder(backend: str, model: str | None) -> Embedder:
     """Load (once per process) the configured embedder, offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if backend == "onnx":
+        return _onnx_embedder(model)
     if backend == "model2vec":
         try:
             from model2vec import StaticModel
@@ -118,6 +126,19 @@ def load_embedder(backend: str, model: str | None) -> Embedder:
                                        "pip install 'paper-digest[semantic]'")
     path = model or packaged_minilm() or "sentence-transformers/all-MiniLM-L6-v2"
     return SentenceEmbedder(f"st:{Path(path).name}@{model_identity(path)}", path)
+
+
+def _onnx_embedder(model: str | None) -> Embedder:
+    from digest.rank.minilm import MODEL_DIR, OnnxMiniLM
+    folder = Path(model) if model else MODEL_DIR
+    for package in ("onnxruntime", "tokenizers"):
+        if importlib.util.find_spec(package) is None:
+            raise SemanticUnavailableError(f"{package} is not installed",
+                                           "reinstall paper-digest (it depends on it)")
+    if not (folder / "model.onnx").is_file():
+        raise SemanticUnavailableError(f"no ONNX model at {folder}",
+                                       "reinstall paper-digest, or run scripts/export_minilm.py")
+    return OnnxMiniLM(f"onnx:{folder.name}@{model_identity(str(folder))}", folder)
 
 
 def distill_static(source: str | None, target: Path, dims: int = 256) -> Path:

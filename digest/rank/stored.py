@@ -5,26 +5,32 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from digest.clock import utcnow
+from digest.errors import SemanticUnavailableError
 from digest.rank import Candidate, CorpusStats, Interest, Pick, RankParams, Vote, rank
 from digest.rank.semantic import Embedder, SemanticInputs, load_embedder, paper_text
 from digest.rank.textfeat import doc_terms
+from digest.storage.db import session_scope
 from digest.storage.feedback import votes_of
 from digest.storage.models import Paper, Subscriber
 from digest.storage.papers import (
     corpus_sample,
     corpus_version,
     papers_by_canonical_id,
-    save_embedding,
+    papers_without_embedding,
+    save_embeddings,
     stored_embeddings,
     texts_of,
 )
@@ -40,6 +46,8 @@ CORPUS_SAMPLE = 20_000
 # newest first): each is a query row for every candidate, so a 500-paper library must not
 # make every subscriber's score blocks 500 rows wide.
 RANKED_LIKED = 50
+log = logging.getLogger(__name__)
+EMBED_DAYS = 7.0  # papers changed this recently get their embedding right after a poll
 
 
 def candidate_of(paper: Paper) -> Candidate:
@@ -187,13 +195,37 @@ def cached_embeddings(session: Session, embedder: Embedder,
     stored = stored_embeddings(session, embedder.name, [p.id for p in papers if p.id is not None])
     missing = [p for p in papers if p.id not in stored or stored[p.id][0] != p.version]
     if missing:
-        fresh = embedder.encode([paper_text(p.title, p.abstract) for p in missing])
-        for paper, vector in zip(missing, fresh, strict=True):
-            data = vector.astype(np.float32).tobytes()
-            save_embedding(session, embedder.name, paper, data)
-            stored[paper.id or 0] = (paper.version, data)
+        fresh = encode_papers(embedder, missing)
+        save_embeddings(session, embedder.name, list(zip(missing, fresh, strict=True)))
+        stored.update({p.id or 0: (p.version, data) for p, data in zip(missing, fresh, strict=True)})
     return np.vstack([np.frombuffer(stored[p.id or 0][1], dtype=np.float32) for p in papers]) \
         if papers else np.zeros((0, 0), dtype=np.float32)
+
+
+def encode_papers(embedder: Embedder, papers: Sequence[Paper]) -> list[bytes]:
+    """float32 bytes of each paper's embedding, computed now."""
+    vectors = embedder.encode([paper_text(p.title, p.abstract) for p in papers])
+    return [v.astype(np.float32).tobytes() for v in vectors]
+
+
+def embed_recent_papers(engine: Engine, config: Config, days: float = EMBED_DAYS,
+                        batch: int = 256) -> int:
+    """Compute and store the embeddings of papers changed in the last `days` that have none
+    yet (after a poll, so compose finds them ready); returns how many. Without a semantic
+    ranker it does nothing."""
+    embedder = semantic_embedder(config)
+    if embedder is None:
+        return 0
+    since, done = utcnow() - timedelta(days=days), set[int]()
+    while True:
+        with session_scope(engine) as session:
+            papers = [p for p in papers_without_embedding(session, embedder.name, since, batch)
+                      if p.id not in done]
+            save_embeddings(session, embedder.name,
+                            list(zip(papers, encode_papers(embedder, papers), strict=True)))
+        done.update(p.id or 0 for p in papers)
+        if not papers:
+            return len(done)
 
 
 def text_embeddings(session: Session, embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
@@ -230,9 +262,21 @@ def semantic_inputs(session: Session, embedder: Embedder, papers: Sequence[Paper
 
 
 def semantic_embedder(config: Config) -> Embedder | None:
-    """The configured embedder, or None when the semantic ranker is off."""
+    """The configured embedder, or None when the semantic ranker is off or cannot load (then
+    ranking is lexical-only, and the log says why, once per process)."""
     sem = config.ranking.semantic
-    return load_embedder(sem.backend, sem.model) if sem.enabled else None
+    if not sem.enabled:
+        return None
+    try:
+        return load_embedder(sem.backend, sem.model)
+    except SemanticUnavailableError as exc:
+        _warn_lexical_only(sem.backend, str(exc))
+        return None
+
+
+@lru_cache(maxsize=8)
+def _warn_lexical_only(backend: str, reason: str) -> None:
+    log.warning("semantic ranker (%s) unavailable, ranking lexical-only: %s", backend, reason)
 
 
 def rank_params(config: Config) -> RankParams:

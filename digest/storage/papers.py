@@ -356,10 +356,26 @@ def stored_embeddings(session: Session, model: str, paper_ids: Sequence[int]
     return {pid: (version, vector) for pid, version, vector in rows}
 
 
-def save_embedding(session: Session, model: str, paper: Paper, vector: bytes) -> None:
-    """Store (or refresh) one paper's embedding under `model`."""
-    row = session.exec(select(PaperEmbedding).where(PaperEmbedding.paper_id == paper.id,
-                                                    PaperEmbedding.model == model)).first()
-    row = row or PaperEmbedding(paper_id=paper.id or 0, model=model, vector=b"")
-    row.version, row.vector = paper.version, vector
-    session.add(row)
+def save_embeddings(session: Session, model: str, vectors: Sequence[tuple[Paper, bytes]]) -> None:
+    """Store (or refresh) papers' embeddings under `model` in one statement; replicas that
+    computed the same paper at once both succeed."""
+    if not vectors:
+        return
+    insert = insert_on_conflict(session, PaperEmbedding)
+    session.execute(insert.values([
+        {"paper_id": p.id, "model": model, "version": p.version, "vector": v} for p, v in vectors
+    ]).on_conflict_do_update(index_elements=["paper_id", "model"],
+                             set_={"version": insert.excluded.version,
+                                   "vector": insert.excluded.vector}))
+
+
+def papers_without_embedding(session: Session, model: str, since: datetime,
+                             limit: int) -> list[Paper]:
+    """Papers first seen or changed since `since` with no embedding under `model` for their
+    current version (oldest first, at most `limit`)."""
+    current = and_(col(PaperEmbedding.paper_id) == col(Paper.id),
+                   col(PaperEmbedding.model) == model,
+                   col(PaperEmbedding.version) == col(Paper.version))
+    return list(session.exec(
+        select(Paper).where(col(Paper.changed_at) >= since, ~exists().where(current))
+        .order_by(col(Paper.id)).limit(limit)).all())

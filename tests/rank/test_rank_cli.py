@@ -44,7 +44,9 @@ def test_rank_json_shape_window_and_top(tmp_path: Path, feed_server: FeedServer,
     picks = rank_json(capsys, "-c", str(config), "--subscriber", "ADA@example.org",
                       "--since", "2026-06-11", "--until", "2026-06-11", "--top", "3")
     assert len(picks) == 3 and set(picks[0]) == {"id", "score", "reasons"}
-    assert [p["score"] for p in picks] == sorted((p["score"] for p in picks), reverse=True)
+    # the order is the ranker's (diversity may put a near-duplicate of the first below a
+    # lower-scored paper); the best-scored paper leads
+    assert picks[0]["score"] == max(p["score"] for p in picks)  # type: ignore[type-var]
     outside = rank_json(capsys, "-c", str(config), "--subscriber", "ada@example.org",
                         "--since", "2026-06-12")
     assert outside == []
