@@ -35,6 +35,9 @@ from digest.rank.textfeat import (
 )
 
 NEG = np.float32(-np.inf)
+# Threads scoring subscriber chunks when RankParams.workers is 0 (None: one per CPU); a process
+# that is itself one of several working at once (a compose worker) sets 1: half the memory.
+THREADS: int | None = None
 
 
 @dataclass
@@ -94,7 +97,7 @@ def rank(candidates: Sequence[Candidate], interests: Sequence[Interest], *,
                                 day, params.followed_bonus))
 
     starts = range(0, len(active), params.chunk)
-    workers = min(params.workers or os.cpu_count() or 1, len(starts))
+    workers = min(params.workers or THREADS or os.cpu_count() or 1, len(starts))
     if workers > 1:  # numpy and scipy release the GIL for the heavy parts
         with ThreadPoolExecutor(workers) as pool:
             chunks = list(pool.map(run_chunk, starts))
