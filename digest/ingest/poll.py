@@ -121,8 +121,9 @@ async def embed_new_papers(config: Config, engine: Engine) -> None:
     so compose finds them ready; a failure is logged (ranking computes what is missing)."""
     try:
         count = await asyncio.to_thread(embed_recent_papers, engine, config)
-    except Exception:  # embeddings never cost the feeds' reports
-        log.exception("could not compute paper embeddings now; ranking will")
+    except Exception as exc:  # embeddings never cost the feeds' reports; bugs get a traceback
+        log.warning("could not compute paper embeddings now (%s); ranking will try again", exc,
+                    exc_info=not isinstance(exc, DigestError))
     else:
         if count:
             log.info("embedded %d new papers", count)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from digest.errors import SemanticUnavailableError
+from digest.text import one_line
 
 log = logging.getLogger(__name__)
 MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "minilm-l6"
@@ -67,9 +68,13 @@ def load_runtime(folder: Path = MODEL_DIR) -> _Runtime:
     options.log_severity_level = 3
     options.intra_op_num_threads = 1  # one text per run, runs side by side (OnnxMiniLM)
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(folder / "model.onnx"), options,
-                                   providers=["CPUExecutionProvider"])
-    tokenizer = tokenizer_class.from_file(str(folder / "tokenizer.json"))
+    try:
+        session = ort.InferenceSession(str(folder / "model.onnx"), options,
+                                       providers=["CPUExecutionProvider"])
+        tokenizer = tokenizer_class.from_file(str(folder / "tokenizer.json"))
+    except Exception as exc:  # a damaged or foreign file: say which, rank lexical-only
+        raise SemanticUnavailableError(f"cannot load the model in {folder}: {one_line(str(exc), 200)}",
+                                       "reinstall paper-digest, or run scripts/export_minilm.py") from exc
     tokenizer.no_padding()
     return _Runtime(session, tokenizer)
 

@@ -154,8 +154,12 @@ def rank_papers(session: Session, papers: Sequence[Paper], interests: Sequence[I
     """Rank `papers` for every subscriber at once (the path `digest rank` and digests share)."""
     stats = corpus_stats(session)
     candidates = [candidate_of(p) for p in papers]
-    semantic = semantic_inputs(session, embedder, papers, interests) \
-        if embedder is not None and papers else None
+    semantic = None
+    if embedder is not None and papers:
+        try:
+            semantic = semantic_inputs(session, embedder, papers, interests)
+        except SemanticUnavailableError as exc:  # the model broke on load: lexical-only
+            _warn_lexical_only(embedder.name, str(exc))
     return rank(candidates, interests, stats=stats,
                 liked_texts=liked if liked is not None else liked_texts(session, interests),
                 params=params, already_sent=already_sent, semantic=semantic,

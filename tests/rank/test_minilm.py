@@ -118,3 +118,23 @@ def test_without_its_model_ranking_falls_back_to_lexical_with_one_log_line(
     assert picks and not any(r["kind"] == "semantic" for p in picks for r in p["reasons"])
     warnings = [r.getMessage() for r in caplog.records if "lexical-only" in r.getMessage()]
     assert len(warnings) == 1 and str(empty) in warnings[0]
+
+
+def test_a_damaged_model_file_means_lexical_ranking_and_the_poll_still_succeeds(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "model.onnx").write_bytes(b"\x08\x07not an onnx graph" * 100)
+    (damaged / "tokenizer.json").write_bytes((MODEL_DIR / "tokenizer.json").read_bytes())
+    config = day_config(tmp_path, 30, {"ranking": {"semantic": {"model": str(damaged)}}})
+    with caplog.at_level(logging.WARNING):
+        assert main(["poll", "-c", str(config)]) == 0
+        capsys.readouterr()
+        assert main(["rank", "-c", str(config), "--subscriber", "ada@example.org",
+                     "--since", "2026-06-11", "--json"]) == 0
+    picks = json.loads(capsys.readouterr().out)
+    assert picks and not any(r["kind"] == "semantic" for p in picks for r in p["reasons"])
+    assert any("cannot load the model" in r.getMessage() and "lexical-only" in r.getMessage()
+               for r in caplog.records)
+    assert not any(r.exc_info for r in caplog.records)
