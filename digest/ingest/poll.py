@@ -24,6 +24,7 @@ from digest.rank.stored import embed_recent_papers
 from digest.sources import PARSERS, TYPES, SourceConfig, arxiv_api
 from digest.sources.ids import is_arxiv_id
 from digest.storage.db import session_scope
+from digest.storage.feedback import voted_paper_ids
 from digest.storage.feeds import feed_named, feeds_by_name, save_feed
 from digest.storage.models import Feed
 from digest.storage.papers import LIKED_SOURCE, not_stored, upsert_papers
@@ -143,12 +144,14 @@ def _report_of(src: SourceConfig, outcome: PollReport | BaseException) -> PollRe
 
 async def store_missing_liked(config: Config, engine: Engine, fetcher: Fetcher | None = None,
                               emails: list[str] | None = None) -> list[str]:
-    """Fetch liked papers of active subscribers (or of `emails`) that are not stored yet, from
-    the arXiv API, and store them; returns the ids asked for. A failure is logged, not raised."""
+    """Fetch the papers active subscribers (or `emails`) liked or voted on that are not stored
+    yet, from the arXiv API, and store them; returns the ids asked for. A failure is logged,
+    not raised."""
     with session_scope(engine) as session:
         sync_subscribers(session, config.subscribers)
-        missing = not_stored(session, [p for s in liking_subscribers(session, emails)
-                                       for p in liked_ids(s.interests) if is_arxiv_id(p)])
+        wanted = [p for s in liking_subscribers(session, emails) for p in liked_ids(s.interests)]
+        wanted += voted_paper_ids(session, emails)
+        missing = not_stored(session, sorted({p for p in wanted if is_arxiv_id(p)}))
     if not missing or not config.fetch.fetch_liked:
         return []
     try:
@@ -158,14 +161,14 @@ async def store_missing_liked(config: Config, engine: Engine, fetcher: Fetcher |
             bodies = await fetch_by_ids(fetcher, str(config.fetch.arxiv_api_url), missing)
         records = [r for body in bodies for r in arxiv_api.parse(body)]
     except Exception as exc:  # liked papers never stop a poll; bugs get a traceback
-        log.warning("could not fetch liked papers %s: %s", ", ".join(missing), exc,
+        log.warning("could not fetch liked or voted papers %s: %s", ", ".join(missing), exc,
                     exc_info=not isinstance(exc, DigestError))
         return missing
     with session_scope(engine) as session:
         upsert_papers(session, LIKED_SOURCE, records)
     absent = sorted(set(missing) - {r.canonical_id for r in records})
     if absent:
-        log.warning("liked papers not found on arXiv: %s", ", ".join(absent))
+        log.warning("liked or voted papers not found on arXiv: %s", ", ".join(absent))
     return missing
 
 

@@ -16,7 +16,7 @@ from digest.clock import utcnow
 from digest.errors import DigestError, UnknownSubscriberError
 from digest.sources.ids import normalize_doi, split_arxiv_id
 from digest.storage.db import insert_on_conflict, rows_in
-from digest.storage.models import Paper, PaperVote
+from digest.storage.models import Paper, PaperVote, Subscriber, SubscriberStatus
 from digest.storage.papers import canonical_ids_by_doi
 from digest.storage.subscribers import find_subscriber
 
@@ -93,6 +93,17 @@ def votes_of(session: Session, subscriber_ids: Sequence[int]) -> dict[int, list[
                                             sorted(set(subscriber_ids))):
         out[sid].append(StoredVote(paper_id, 1 if value > 0 else -1, at))
     return dict(out)
+
+
+def voted_paper_ids(session: Session, emails: Sequence[str] | None = None) -> list[str]:
+    """Papers voted on by active subscribers (or by these addresses, whatever their status)."""
+    stmt = select(PaperVote.paper_id).join(
+        Subscriber, col(Subscriber.id) == col(PaperVote.subscriber_id))
+    if emails is None:
+        stmt = stmt.where(Subscriber.status == SubscriberStatus.ACTIVE)
+    else:
+        stmt = stmt.where(col(Subscriber.email).in_([e.strip().lower() for e in emails]))
+    return sorted(set(session.exec(stmt.distinct()).all()))
 
 
 @dataclass(frozen=True)

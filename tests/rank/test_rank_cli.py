@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlmodel import Session, select
 
 from digest.cli import main
+from digest.config import load_config
+from digest.storage.db import open_database
+from digest.storage.models import Paper
 from tests.conftest import read_data
 from tests.feedserver import FeedServer, Reply
 
@@ -91,3 +95,19 @@ def test_json_keeps_the_callers_own_ids(tmp_path: Path, feed_server: FeedServer,
     others = rank_json(capsys, "-c", str(config), "--subscriber", "ada@example.org",
                        "--since", "2026-06-11", "--top", "5")
     assert all("source_id" not in p for p in others if not str(p["id"]).startswith(("sha1:", "doi:")))
+
+
+def test_a_vote_on_a_paper_not_stored_yet_fetches_it_once_and_the_ranker_reads_it(
+        tmp_path: Path, feed_server: FeedServer, capsys: pytest.CaptureFixture[str]) -> None:
+    config = setup(tmp_path, feed_server, {"topics": ["3D Gaussian splatting"]})
+    capsys.readouterr()
+    assert main(["feedback", "-c", str(config), "--subscriber", "ada@example.org", "--more",
+                 "https://arxiv.org/abs/2607.28628v1"]) == 0
+    assert capsys.readouterr().out.split() == ["2607.28628", "more", "recorded"]
+    rank_json(capsys, "-c", str(config), "--subscriber", "ada@example.org", "--since", "2026-06-11")
+    hits = feed_server.hits_for("/api/query")
+    assert len(hits) == 1 and "id_list=2607.28628" in hits[0].query
+    with Session(open_database(load_config(config).database)) as session:
+        assert session.exec(select(Paper).where(Paper.canonical_id == "2607.28628")).one()
+    rank_json(capsys, "-c", str(config), "--subscriber", "ada@example.org", "--since", "2026-06-11")
+    assert len(feed_server.hits_for("/api/query")) == 1  # stored now: not fetched again
