@@ -24,6 +24,7 @@ from digest.rank.semantic import Embedder, SemanticInputs, load_embedder, paper_
 from digest.rank.textfeat import doc_terms
 from digest.storage.db import session_scope
 from digest.storage.feedback import votes_of
+from digest.storage.lock import EMBED_CLASS, claim_ids
 from digest.storage.models import Paper, Subscriber
 from digest.storage.papers import (
     corpus_sample,
@@ -220,16 +221,19 @@ def embed_recent_papers(engine: Engine, config: Config, days: float = EMBED_DAYS
     embedder = semantic_embedder(config)
     if embedder is None:
         return 0
-    since, done = utcnow() - timedelta(days=days), set[int]()
+    since, last, done = utcnow() - timedelta(days=days), 0, 0
     while True:
         with session_scope(engine) as session:
-            papers = [p for p in papers_without_embedding(session, embedder.name, since, batch)
-                      if p.id not in done]
-            save_embeddings(session, embedder.name,
-                            list(zip(papers, encode_papers(embedder, papers), strict=True)))
-        done.update(p.id or 0 for p in papers)
-        if not papers:
-            return len(done)
+            papers = papers_without_embedding(session, embedder.name, since, batch, last)
+            if not papers:
+                return done
+            last = papers[-1].id or last
+            with claim_ids(engine, EMBED_CLASS, [p.id or 0 for p in papers]) as ours:
+                mine = [p for p in papers if p.id in set(ours)]  # replicas share the work
+                save_embeddings(session, embedder.name,
+                                list(zip(mine, encode_papers(embedder, mine), strict=True)))
+                session.commit()
+        done += len(mine)
 
 
 def text_embeddings(session: Session, embedder: Embedder, texts: Sequence[str]) -> np.ndarray:

@@ -18,6 +18,7 @@ from digest.errors import AlreadyRunningError
 
 ADVISORY_KEY = 0x5044_4947  # "PDIG"
 COMPOSE_CLASS = 0x5043  # "PC": (class, subscriber id) advisory locks while composing
+EMBED_CLASS = 0x5045  # "PE": (class, paper id) advisory locks while embedding
 log = logging.getLogger(__name__)
 
 
@@ -131,6 +132,14 @@ def claim_subscribers(engine: Engine, ids: Sequence[int]) -> Iterator[list[int]]
     this process got (one advisory lock each, taken in one query, never waiting), so replicas
     whose due lists differ still never compose the same subscriber at once. On SQLite (one
     daemon) every id. The outbox's uniqueness still guards every digest."""
+    with claim_ids(engine, COMPOSE_CLASS, ids) as ours:
+        yield ours
+
+
+@contextlib.contextmanager
+def claim_ids(engine: Engine, lock_class: int, ids: Sequence[int]) -> Iterator[list[int]]:
+    """Session advisory locks (`lock_class`, id) on these ids for as long as the block runs:
+    yields the ids this process got, never waiting. On SQLite (one daemon) every id."""
     if engine.dialect.name != "postgresql" or not ids:
         yield list(ids)
         return
@@ -138,7 +147,7 @@ def claim_subscribers(engine: Engine, ids: Sequence[int]) -> Iterator[list[int]]
         ours = [int(i) for i in conn.execute(
             text("SELECT id FROM unnest(CAST(:ids AS int[])) AS id "
                  "WHERE pg_try_advisory_lock(:c, id) ORDER BY id"),
-            {"ids": list(ids), "c": COMPOSE_CLASS}).scalars()]
+            {"ids": list(ids), "c": lock_class}).scalars()]
         try:
             yield ours
         finally:
@@ -146,4 +155,4 @@ def claim_subscribers(engine: Engine, ids: Sequence[int]) -> Iterator[list[int]]
                 with contextlib.suppress(DBAPIError):
                     conn.execute(text("SELECT pg_advisory_unlock(:c, id) "
                                       "FROM unnest(CAST(:ids AS int[])) AS id"),
-                                 {"ids": ours, "c": COMPOSE_CLASS})
+                                 {"ids": ours, "c": lock_class})

@@ -370,12 +370,13 @@ def save_embeddings(session: Session, model: str, vectors: Sequence[tuple[Paper,
 
 
 def papers_without_embedding(session: Session, model: str, since: datetime,
-                             limit: int) -> list[Paper]:
+                             limit: int, after_id: int = 0) -> list[Paper]:
     """Papers first seen or changed since `since` with no embedding under `model` for their
-    current version (oldest first, at most `limit`)."""
+    current version, with ids above `after_id` (in id order, at most `limit`)."""
     current = and_(col(PaperEmbedding.paper_id) == col(Paper.id),
                    col(PaperEmbedding.model) == model,
                    col(PaperEmbedding.version) == col(Paper.version))
     return list(session.exec(
-        select(Paper).where(col(Paper.changed_at) >= since, ~exists().where(current))
+        select(Paper).where(col(Paper.changed_at) >= since, col(Paper.id) > after_id,
+                            ~exists().where(current))
         .order_by(col(Paper.id)).limit(limit)).all())

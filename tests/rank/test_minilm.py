@@ -10,14 +10,15 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from sqlmodel import Session, select
+from sqlmodel import Session, delete, select
 
 from digest.cli import main
 from digest.config import load_config
 from digest.rank.minilm import MODEL_DIR, OnnxMiniLM
 from digest.rank.semantic import load_embedder
-from digest.rank.stored import semantic_embedder
+from digest.rank.stored import embed_recent_papers, semantic_embedder
 from digest.storage.db import open_database
+from digest.storage.lock import EMBED_CLASS, claim_ids
 from digest.storage.models import Paper, PaperEmbedding
 
 DATA = Path(__file__).parents[1] / "data"
@@ -138,3 +139,24 @@ def test_a_damaged_model_file_means_lexical_ranking_and_the_poll_still_succeeds(
     assert any("cannot load the model" in r.getMessage() and "lexical-only" in r.getMessage()
                for r in caplog.records)
     assert not any(r.exc_info for r in caplog.records)
+
+
+def test_replicas_embedding_at_once_share_the_papers(tmp_path: Path, db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("replicas share a PostgreSQL database")
+    config = day_config(tmp_path, 12, {"database": db_url})
+    assert main(["poll", "-c", str(config)]) == 0  # embeds all twelve
+    engine = open_database(db_url)
+    with Session(engine) as session:
+        session.exec(delete(PaperEmbedding))  # type: ignore[call-overload]
+        session.commit()
+        ids = sorted(p.id for p in session.exec(select(Paper)).all())
+    other = ids[::2]
+    with claim_ids(engine, EMBED_CLASS, other) as held:  # another replica is embedding these
+        assert held == other
+        assert embed_recent_papers(engine, load_config(config)) == len(ids) - len(other)
+    with Session(engine) as session:
+        embedded = {e.paper_id for e in session.exec(select(PaperEmbedding)).all()}
+    assert embedded == set(ids) - set(other)
+    assert embed_recent_papers(engine, load_config(config)) == len(other)  # released: the rest
+    assert embed_recent_papers(engine, load_config(config)) == 0
