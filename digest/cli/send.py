@@ -17,6 +17,7 @@ from digest.compose.digests import compose_due, preview_digest
 from digest.compose.schedule import next_send_time
 from digest.deliver.outbox import deliver_queue, requeue_if_unowned
 from digest.errors import DigestError, UnknownSubscriberError
+from digest.rank.stored import ranker_description
 from digest.storage.db import session_scope
 from digest.storage.feeds import all_feeds
 from digest.storage.models import OutboxStatus, SubscriberStatus
@@ -83,7 +84,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Queue counts, paused subscribers, next send times, feed health."""
-    _, engine = open_config(args)
+    config, engine = open_config(args)
     now = utcnow()
     console = Console(width=140)
     with session_scope(engine) as session:
@@ -93,6 +94,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         failures = latest_failures(session)
     console.print("queue: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in
                                         OutboxStatus))
+    console.print(f"ranker: {ranker_description(config)}", markup=False)
     table = Table(title="subscribers")
     for column in ("email", "status", "next send (local)", "last digest", "failures",
                    "last failed digest"):

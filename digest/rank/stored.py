@@ -282,6 +282,18 @@ def semantic_embedder(config: Config) -> Embedder | None:
         return None
 
 
+def ranker_description(config: Config) -> str:
+    """What ranks the digests, for `digest status`: lexical + semantic (the model) or
+    lexical-only and why."""
+    sem = config.ranking.semantic
+    if not sem.enabled:
+        return "lexical-only (ranking.semantic.enabled is false)"
+    try:
+        return f"lexical + semantic ({load_embedder(sem.backend, sem.model).name})"
+    except SemanticUnavailableError as exc:
+        return f"lexical-only: the semantic ranker ({sem.backend}) is unavailable: {exc}"
+
+
 @lru_cache(maxsize=8)
 def _warn_lexical_only(backend: str, reason: str) -> None:
     log.warning("semantic ranker (%s) unavailable, ranking lexical-only: %s", backend, reason)

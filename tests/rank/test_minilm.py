@@ -160,3 +160,21 @@ def test_replicas_embedding_at_once_share_the_papers(tmp_path: Path, db_url: str
     assert embedded == set(ids) - set(other)
     assert embed_recent_papers(engine, load_config(config)) == len(other)  # released: the rest
     assert embed_recent_papers(engine, load_config(config)) == 0
+
+
+def test_status_says_what_ranks_the_digests(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    default = day_config(tmp_path, 1)
+    capsys.readouterr()
+    assert main(["status", "-c", str(default)]) == 0
+    assert "ranker: lexical + semantic (onnx:minilm-l6@" in capsys.readouterr().out
+    (tmp_path / "off").mkdir()
+    off = day_config(tmp_path / "off", 1, {"ranking": {"semantic": {"enabled": False}}})
+    assert main(["status", "-c", str(off)]) == 0
+    assert "ranker: lexical-only (ranking.semantic.enabled is false)" in capsys.readouterr().out
+    (tmp_path / "gone").mkdir()
+    gone = day_config(tmp_path / "gone", 1,
+                      {"ranking": {"semantic": {"model": str(tmp_path / "nowhere")}}})
+    assert main(["status", "-c", str(gone)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "ranker: lexical-only: the semantic ranker (onnx) is unavailable: no ONNX model" in out
