@@ -29,7 +29,7 @@ from digest.compose.render import Rendered, renderer_for
 from digest.compose.schedule import due_date
 from digest.compose.select import FIRST_WINDOW, Selection, select_papers
 from digest.compose.views import DigestView, PaperViews, digest_view, why_line
-from digest.compose.workers import Workers
+from digest.compose.workers import Workers, give_back_memory
 from digest.config import Config
 from digest.errors import UnknownSubscriberError
 from digest.rank import Interest, Pick
@@ -39,6 +39,7 @@ from digest.rank.stored import (
     semantic_embedder,
     semantic_inputs,
 )
+from digest.rank.textfeat import analysed
 from digest.storage.db import session_scope
 from digest.storage.lock import claim_subscribers
 from digest.storage.models import DigestKind, Outbox, OutboxPaper, Paper, Subscriber
@@ -219,6 +220,8 @@ def _store_shared(engine: Engine, config: Config,
     with session_scope(engine) as session:
         corpus_stats(session)
         secret_key(session, config.delivery.secret_key_env)
+    analysed.cache_clear()  # the papers the statistics were fitted on: this process ranks none
+    give_back_memory()
     embedder = semantic_embedder(config)
     if embedder is None:
         return

@@ -71,7 +71,7 @@ def _lean_malloc() -> None:
         ctypes.CDLL(None).mallopt(M_ARENA_MAX, 2)
 
 
-def _give_back() -> None:
+def give_back_memory() -> None:
     """glibc: return the memory a finished job freed to the system."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).malloc_trim(0)
@@ -108,7 +108,7 @@ def _serve(conn: Connection, config: Config, target: Callable[..., Any], level: 
         sent, records.records = records.records, []
         conn.send((*out, sent))
         del out, sent
-        _give_back()
+        give_back_memory()
 
 
 class Workers:
