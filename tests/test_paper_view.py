@@ -3,10 +3,10 @@ the authors' comment, one 'Open in' row, and a greeting by name."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from digest.compose.render import Renderer
-from digest.compose.views import DigestView, PaperView, count_label, paper_view
+from digest.compose.views import DigestView, PaperView, PaperViews, count_label, paper_view
 from digest.storage.models import Paper
 
 HF_PAPER = Paper(
@@ -69,3 +69,17 @@ def test_the_greeting_uses_the_name_when_there_is_one() -> None:
 
 def test_counts_are_short() -> None:
     assert [count_label(n) for n in (950, 1000, 1234, 12_345)] == ["950", "1k", "1.2k", "12k"]
+
+
+def test_a_paper_view_is_made_once_for_every_group_and_again_when_the_paper_changes() -> None:
+    paper = HF_PAPER.model_copy(update={"canonical_id": "2606.99999", "id": 9,
+                                        "changed_at": datetime(2026, 6, 12, tzinfo=UTC)})
+    first = PaperViews({paper.canonical_id: paper}).view(paper.canonical_id, "why one")
+    again = PaperViews({paper.canonical_id: paper}).view(paper.canonical_id, "why two")
+    assert (first.title, first.why, again.why) == (paper.title, "why one", "why two")
+    again.more_url = "https://d.example/vote/x"  # a copy: nobody else's view changes
+    assert PaperViews({paper.canonical_id: paper}).view(paper.canonical_id).more_url == ""
+    changed = paper.model_copy(update={"title": "ToolSense v2",
+                                       "changed_at": datetime(2026, 6, 13, tzinfo=UTC)})
+    assert PaperViews({paper.canonical_id: changed}).view(paper.canonical_id).title == \
+        "ToolSense v2"

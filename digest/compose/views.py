@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from digest.config import Config
@@ -264,6 +264,22 @@ def trending_order(papers: dict[str, Paper]) -> list[Paper]:
     return [p for _, p in scored]
 
 
+_BASE_VIEWS: dict[tuple[str, int | None, datetime], PaperView] = {}
+BASE_VIEWS_KEPT = 20_000  # a day's papers many times over
+
+
+def _base_view(paper: Paper) -> PaperView:
+    """`paper_view` without a why-line, kept for every later group of digests made from the
+    same paper (compose's chunks of subscribers): a paper that changes gets a new one."""
+    key = (paper.canonical_id, paper.id, paper.changed_at)
+    view = _BASE_VIEWS.get(key)
+    if view is None:
+        if len(_BASE_VIEWS) >= BASE_VIEWS_KEPT:
+            _BASE_VIEWS.clear()
+        view = _BASE_VIEWS[key] = paper_view(paper)
+    return view
+
+
 class PaperViews:
     """Per-paper views of one window, computed once and shared by every digest made from it:
     the TL;DR and LaTeX conversion of a paper are the same for every subscriber, and so is the
@@ -279,7 +295,7 @@ class PaperViews:
         """The paper's view with this why-line."""
         base = self._views.get(canonical_id)
         if base is None:
-            base = self._views[canonical_id] = paper_view(self.papers[canonical_id])
+            base = self._views[canonical_id] = _base_view(self.papers[canonical_id])
         return replace(base, why=why)
 
     def trending(self, listed: set[str], count: int) -> list[PaperView]:
