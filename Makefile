@@ -29,7 +29,7 @@ demo: $(STAMP)
 
 ## make test: the whole suite, plus ruff and mypy.
 test: $(STAMP)
-	$(BIN)/ruff check digest tests bench
+	$(BIN)/ruff check digest tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
