@@ -10,9 +10,15 @@ per-profile deltas, profiles worse by more than 0.05, a leave-one-profile-out fi
 a small grid of the feedback knobs, and a "library-only" cold start (liked papers read from
 a BibTeX file of each profile's liked ids, no topics or keywords) against the profile as given.
 
+`--extra-qrels FILE` adds judgments (rows as in qrels_dev.jsonl, e.g. bench/data/
+qrels_feedback_pool.jsonl: the papers the feedback runs put in a top 10 that the dev set had
+not judged) to the dev set's for scoring only; a dev row wins where both judge a pair. The
+simulated reader still votes from the dev judgments alone, so the runs are the same and only
+their scores change; the table titles say which judgments scored them.
+
     .venv/bin/python bench/feedback_quality.py [--shared ../shared] [--no-semantic]
         [--backend onnx] [--set w_feedback=2 ...] [--grid w_feedback=1,2,3 ...] [--no-lopo]
-        [--workdir DIR]
+        [--workdir DIR] [--extra-qrels FILE]
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import itertools
 import re
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -63,12 +69,20 @@ def profile_of(key: str) -> str:
 
 @dataclass
 class World:
-    """The ingested corpus: each day's papers, the dev subscribers, the judgments."""
+    """The ingested corpus: each day's papers, the dev subscribers, the judgments: `qrels`
+    (the dev set's) drive the simulated reader's votes; `scoring` (the dev set's, plus any
+    extra judgments) score the runs, and `qrels_label` names them ("" for the dev set alone)."""
 
     engine: object
     papers: dict[str, list[Paper]]
     interests: list[Interest]
     qrels: Qrels
+    scoring: Qrels = field(default_factory=dict)
+    qrels_label: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.scoring:
+            self.scoring = self.qrels
 
     def rank_day(self, day: str, interests: Sequence[Interest], params: RankParams,
                  embedder: Embedder | None) -> dict[str, list[str]]:
@@ -103,6 +117,31 @@ def simulate(world: World, interests: Sequence[Interest], params: RankParams,
                 elif grade == 0:
                     votes[interest.key].append((paper, -1, today))
     return run
+
+
+def merge_qrels(dev: Qrels, extra: Qrels) -> Qrels:
+    """The dev judgments plus `extra`'s for pairs the dev set has no row for (dev wins)."""
+    merged = {pid: dict(grades) for pid, grades in dev.items()}
+    for pid, grades in extra.items():
+        for paper, grade in grades.items():
+            merged.setdefault(pid, {}).setdefault(paper, grade)
+    return merged
+
+
+def with_extra_qrels(world: World, path: Path) -> World:
+    """`world` scored on its dev judgments merged with the rows of `path`."""
+    extra = load_qrels(path.parent, path)
+    dev = world.qrels
+    rows = sum(len(g) for g in extra.values())
+    new = sum(1 for pid, g in extra.items() for paper in g if paper not in dev.get(pid, {}))
+    label = (f"qrels: dev + {path} ({rows} rows, {new} new, {rows - new} already judged in dev, "
+             "dev wins)")
+    return replace(world, scoring=merge_qrels(dev, extra), qrels_label=label)
+
+
+def titled(title: str, world: World) -> str:
+    """A table title, with the judgments that scored it when they are not the dev set's alone."""
+    return f"{title} [{world.qrels_label}]" if world.qrels_label else title
 
 
 def day_ids(world: World) -> dict[str, set[str]]:
@@ -173,9 +212,9 @@ def report(title: str, world: World, params: RankParams, embedder: Embedder | No
     """One mode's table: with vs without feedback on days 3-4, per profile and mean."""
     ids = day_ids(world)
     base = evaluate(simulate(world, world.interests, params, embedder, feedback=False),
-                    world.qrels, ids)
-    fed = evaluate(simulate(world, world.interests, params, embedder), world.qrels, ids)
-    print(f"\n{title}: days 3-4 ({', '.join(SCORED)}), votes from the days before")
+                    world.scoring, ids)
+    fed = evaluate(simulate(world, world.interests, params, embedder), world.scoring, ids)
+    print(f"\n{titled(title, world)}: days 3-4 ({', '.join(SCORED)}), votes from the days before")
     print(f"{'profile':8s} {'nDCG no-fb':>10s} {'nDCG fb':>8s} {'delta':>7s} "
           f"{'P@10 no-fb':>10s} {'P@10 fb':>8s} {'judged no-fb':>12s} {'judged fb':>9s}")
     for pid in base:
@@ -196,7 +235,7 @@ def report(title: str, world: World, params: RankParams, embedder: Embedder | No
     points = [replace(params, **dict(zip(grid, values, strict=True)))  # type: ignore[arg-type]
               for values in itertools.product(*grid.values())]
     per_point = [{p: v[0] - base[p][0] for p, v in evaluate(simulate(
-        world, world.interests, point, embedder), world.qrels, ids).items()} for point in points]
+        world, world.interests, point, embedder), world.scoring, ids).items()} for point in points]
     held, chosen = leave_one_profile_out(per_point)
 
     def label(n: int) -> str:
@@ -215,11 +254,11 @@ def cold_start(world: World, tmp: Path, params: RankParams, embedder: Embedder |
         ("profile as given", lambda: simulate(world, world.interests, params, embedder, False)),
         ("library-only", lambda: simulate(world, interests, params, embedder, False)),
         ("library-only + feedback", lambda: simulate(world, interests, params, embedder))]
-    print(f"\n{title} cold start (liked ids parsed by {how}), nDCG@10 / P@10")
+    print(f"\n{titled(title, world)} cold start (liked ids parsed by {how}), nDCG@10 / P@10")
     print(f"{'':26s} {'all 4 days':>14s} {'days 3-4':>14s}")
     for name, make in rows:
         run = make()
-        every, late = evaluate(run, world.qrels, ids, DAYS), evaluate(run, world.qrels, ids)
+        every, late = evaluate(run, world.scoring, ids, DAYS), evaluate(run, world.scoring, ids)
         print(f"{name:26s} {mean([v[0] for v in every.values()]):6.3f} / "
               f"{mean([v[1] for v in every.values()]):5.3f} "
               f"{mean([v[0] for v in late.values()]):6.3f} / {mean([v[1] for v in late.values()]):5.3f}")
@@ -238,6 +277,9 @@ def main() -> None:
     ap.add_argument("--no-lopo", action="store_true", help="skip the leave-one-profile-out grid")
     ap.add_argument("--workdir", type=Path, help="keep the database (and its cached embeddings) "
                     "here between runs instead of in a temporary folder")
+    ap.add_argument("--extra-qrels", type=Path, metavar="FILE",
+                    help="more judgments (qrels_dev.jsonl rows) merged into the dev set's for "
+                    "scoring only, dev rows winning (default: none)")
     args = ap.parse_args()
     params = replace(RankParams(), **parse_overrides(args.set))  # type: ignore[arg-type]
     grid = parse_grid(args.grid) if args.grid else dict(GRID)
@@ -249,6 +291,8 @@ def main() -> None:
         tmp = args.workdir or Path(scratch)
         tmp.mkdir(parents=True, exist_ok=True)
         world = load_world(args.shared, tmp)
+        if args.extra_qrels:
+            world = with_extra_qrels(world, args.extra_qrels)
         print("feedback knobs: " + ", ".join(f"{k}={getattr(params, k):g}" for k in (
             "w_feedback", "min_feedback", "feedback_half_life", "feedback_lambda",
             "feedback_liked", "feedback_negatives", "feedback_samples", "feedback_semantic",
