@@ -31,6 +31,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check digest tests bench scripts
 	$(BIN)/mypy
+	$(BIN)/mypy bench/*.py
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 ## make test-fast: the same without the slow subprocess daemon tests (bare `pytest` does this too).

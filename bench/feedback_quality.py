@@ -285,8 +285,8 @@ def main() -> None:
     grid = parse_grid(args.grid) if args.grid else dict(GRID)
     modes: list[tuple[str, Embedder | None]] = [("lexical ranker", None)]
     if not args.no_semantic:
-        embedder = load_embedder(args.backend, None)
-        modes.append((f"lexical + {embedder.name}", embedder))
+        semantic = load_embedder(args.backend, None)
+        modes.append((f"lexical + {semantic.name}", semantic))
     with tempfile.TemporaryDirectory() as scratch:
         tmp = args.workdir or Path(scratch)
         tmp.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -107,7 +108,7 @@ def bench_scholarly(items: int, runs: int) -> None:
     """Items/s of each scholarly API parser on its capture scaled to `items` items."""
     for name in SCHOLARLY:
         body = scaled_capture(name, items)
-        took, papers = best_of(runs, lambda body=body, name=name: TYPES[name].parse(body))
+        took, papers = best_of(runs, partial(TYPES[name].parse, body))
         print(f"parse {name + ':':18}{took * 1000:7.0f} ms  {items / took:9.0f} items/s"
               f"  ({len(papers)} papers kept of {items}, {len(body) / 1e6:.1f} MB)")
 
