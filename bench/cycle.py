@@ -29,6 +29,7 @@ import ctypes
 import gc
 import json
 import math
+import multiprocessing
 import os
 import random
 import re
@@ -178,15 +179,27 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
-def embed_stored(engine: Any, config: Any) -> None:
+def embed_stored(config: Any) -> None:
     """With the semantic ranker on, the stored papers' embeddings (computed when papers are
-    stored, not in the cycle) and the subscribers' topics'."""
-    embedder = semantic_embedder(config)
-    if embedder is None:
+    stored, not in the cycle) and the subscribers' topics', in another process: the model's
+    memory is not the cycle's."""
+    if semantic_embedder(config) is None:
         return
+    child = multiprocessing.get_context("spawn").Process(target=_embed, args=(config,))
+    child.start()
+    child.join()
+    if child.exitcode:
+        sys.exit(f"embedding the stored papers failed (exit code {child.exitcode})")
+
+
+def _embed(config: Any) -> None:
+    embedder = semantic_embedder(config)
+    assert embedder is not None
+    engine = open_database(config.database)
     with session_scope(engine) as s:
         papers = list(s.exec(select(Paper)).all())
         semantic_inputs(s, embedder, papers, [Interest("setup", topics=tuple(TOPICS))])
+    engine.dispose()
 
 
 def one_run(args: argparse.Namespace) -> dict[str, Any]:
@@ -210,7 +223,7 @@ def _measure(args: argparse.Namespace, port: int, sink: Any) -> dict[str, Any]:
         engine = open_database(config.database)
         liked_pool = store_papers(engine, args.papers)
         add_subscribers(engine, args.subscribers, liked_pool)
-        embed_stored(engine, config)
+        embed_stored(config)
         gc.collect()  # the corpus read for the setup is the benchmark's, not the daemon's
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None).malloc_trim(0)
