@@ -37,7 +37,7 @@ from digest.rank.stored import (
     corpus_stats,
     interests_with_votes,
     semantic_embedder,
-    semantic_inputs,
+    semantic_inputs_or_none,
 )
 from digest.rank.textfeat import analysed
 from digest.storage.db import session_scope
@@ -230,8 +230,8 @@ def _store_shared(engine: Engine, config: Config,
             papers = papers_first_seen(session, start, now)
             rows = active_by_ids(session, [sid for sid, _ in chunk])
             if papers and rows:
-                semantic_inputs(session, embedder, papers,
-                                interests_with_votes(session, list(rows.values()), now))
+                semantic_inputs_or_none(session, embedder, papers,
+                                        interests_with_votes(session, list(rows.values()), now))
 
 
 def _chunk_failed(engine: Engine, members: Sequence[tuple[int, date]], now: datetime,

@@ -186,7 +186,8 @@ class Daemon:
         try:
             if not await asyncio.to_thread(self.confirm_lease):
                 return
-            for report in await poll_sources(self.config, self.engine, force=force):
+            for report in await poll_sources(self.config, self.engine, force=force,
+                                             should_stop=self.stop.is_set):
                 level = logging.WARNING if report.error else logging.INFO
                 log.log(level, "polled %s: status %s, %d parsed, %d new, %d updated%s",
                         report.source, report.status, report.parsed, report.new, report.updated,

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -88,9 +89,11 @@ def due_feeds(session: Session, sources: list[SourceConfig], now: datetime) -> l
 
 async def poll_sources(config: Config, engine: Engine, *, force: bool = False,
                        now: datetime | None = None, names: list[str] | None = None,
-                       fetcher: Fetcher | None = None) -> list[PollReport]:
+                       fetcher: Fetcher | None = None,
+                       should_stop: Callable[[], bool] = lambda: False) -> list[PollReport]:
     """Poll every due source once (all enabled ones with `force`), concurrently; then fetch
-    the liked papers no source has brought yet."""
+    the liked papers no source has brought yet and embed the new papers (until
+    `should_stop()`)."""
     now = now or utcnow()
     unknown = sorted(set(names or ()) - {s.name for s in config.sources})
     if unknown:
@@ -113,15 +116,17 @@ async def poll_sources(config: Config, engine: Engine, *, force: bool = False,
             await store_missing_liked(config, engine, fetcher)
         except Exception:  # liked papers never cost the feeds' reports
             log.exception("could not look up liked papers")
-        await embed_new_papers(config, engine)
+        await embed_new_papers(config, engine, should_stop)
         return [_report_of(src, out) for src, out in zip(chosen, outcomes, strict=True)]
 
 
-async def embed_new_papers(config: Config, engine: Engine) -> None:
+async def embed_new_papers(config: Config, engine: Engine,
+                           should_stop: Callable[[], bool] = lambda: False) -> None:
     """Compute the semantic ranker's embeddings of the papers just stored, off the event loop,
     so compose finds them ready; a failure is logged (ranking computes what is missing)."""
     try:
-        count = await asyncio.to_thread(embed_recent_papers, engine, config)
+        count = await asyncio.to_thread(embed_recent_papers, engine, config,
+                                        should_stop=should_stop)
     except Exception as exc:  # embeddings never cost the feeds' reports; bugs get a traceback
         log.warning("could not compute paper embeddings now (%s); ranking will try again", exc,
                     exc_info=not isinstance(exc, DigestError))

@@ -23,7 +23,6 @@ from digest.errors import SemanticUnavailableError
 log = logging.getLogger(__name__)
 MAX_CHARS = 2000
 MODEL_SUFFIXES = {".json", ".safetensors", ".bin", ".txt", ".onnx", ".npz"}
-IDENTITY_PART = 1 << 20
 
 
 class Embedder(Protocol):
@@ -64,22 +63,19 @@ def _sentence_model(path: str) -> Any:
 
 
 def model_identity(path: str) -> str:
-    """A short fingerprint of a model folder's files (small ones whole; of large ones the size
-    and the first and last megabyte): two different models never share cached embeddings,
-    whatever the folder is called, and reading it costs no model load."""
+    """A short fingerprint of a model folder's files (every byte; ~15 ms for the shipped
+    23 MB): two different models never share cached embeddings, whatever the folder is
+    called, and reading it costs no model load."""
     digest_ = hashlib.sha256()
     folder = Path(path)
     if not folder.is_dir():
         return hashlib.sha256(path.encode()).hexdigest()[:12]  # a hub name: its name is its id
     for file in sorted(folder.rglob("*")):
         if file.is_file() and file.suffix in MODEL_SUFFIXES:
-            size = file.stat().st_size
-            digest_.update(f"{file.relative_to(folder)}:{size}".encode())
+            digest_.update(f"{file.relative_to(folder)}:{file.stat().st_size}".encode())
             with file.open("rb") as handle:
-                digest_.update(handle.read(IDENTITY_PART))
-                if size > 2 * IDENTITY_PART:
-                    handle.seek(-IDENTITY_PART, 2)
-                digest_.update(handle.read(IDENTITY_PART))
+                while block := handle.read(1 << 20):
+                    digest_.update(block)
     return digest_.hexdigest()[:12]
 
 

@@ -6,15 +6,17 @@ import base64
 import hashlib
 import json
 import logging
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from digest.clock import utcnow
@@ -49,6 +51,7 @@ CORPUS_SAMPLE = 20_000
 RANKED_LIKED = 50
 log = logging.getLogger(__name__)
 EMBED_DAYS = 7.0  # papers changed this recently get their embedding right after a poll
+EMBED_BUDGET_SECONDS = 120.0  # at most this long per poll (a first start's backlog spreads)
 
 
 def candidate_of(paper: Paper) -> Candidate:
@@ -155,12 +158,8 @@ def rank_papers(session: Session, papers: Sequence[Paper], interests: Sequence[I
     """Rank `papers` for every subscriber at once (the path `digest rank` and digests share)."""
     stats = corpus_stats(session)
     candidates = [candidate_of(p) for p in papers]
-    semantic = None
-    if embedder is not None and papers:
-        try:
-            semantic = semantic_inputs(session, embedder, papers, interests)
-        except SemanticUnavailableError as exc:  # the model broke on load: lexical-only
-            _warn_lexical_only(embedder.name, str(exc))
+    semantic = semantic_inputs_or_none(session, embedder, papers, interests) \
+        if embedder is not None and papers else None
     return rank(candidates, interests, stats=stats,
                 liked_texts=liked if liked is not None else liked_texts(session, interests),
                 params=params, already_sent=already_sent, semantic=semantic,
@@ -194,15 +193,19 @@ def rank_configured(session: Session, config: Config, papers: Sequence[Paper],
     return Ranked(picks, {pid: title for pid, (title, _) in liked.items()})
 
 
-def cached_embeddings(session: Session, embedder: Embedder,
-                      papers: Sequence[Paper]) -> np.ndarray:
-    """Unit vectors of `papers` (in order): read from the cache, computing and storing misses."""
+Writes = list[Callable[[], None]]  # database writes put off until every vector is computed
+
+
+def cached_embeddings(session: Session, embedder: Embedder, papers: Sequence[Paper],
+                      writes: Writes) -> np.ndarray:
+    """Unit vectors of `papers` (in order): read from the cache, computing misses (their
+    saving is appended to `writes`)."""
     stored = stored_embeddings(session, embedder.name, [p.id for p in papers if p.id is not None])
     missing = [p for p in papers if p.id not in stored or stored[p.id][0] != p.version]
     if missing:
-        fresh = encode_papers(embedder, missing)
-        save_embeddings(session, embedder.name, list(zip(missing, fresh, strict=True)))
-        stored.update({p.id or 0: (p.version, data) for p, data in zip(missing, fresh, strict=True)})
+        fresh = list(zip(missing, encode_papers(embedder, missing), strict=True))
+        writes.append(partial(save_embeddings, session, embedder.name, fresh))
+        stored.update({p.id or 0: (p.version, data) for p, data in fresh})
     return np.vstack([np.frombuffer(stored[p.id or 0][1], dtype=np.float32) for p in papers]) \
         if papers else np.zeros((0, 0), dtype=np.float32)
 
@@ -214,31 +217,46 @@ def encode_papers(embedder: Embedder, papers: Sequence[Paper]) -> list[bytes]:
 
 
 def embed_recent_papers(engine: Engine, config: Config, days: float = EMBED_DAYS,
-                        batch: int = 256) -> int:
+                        batch: int = 64, budget_seconds: float = EMBED_BUDGET_SECONDS,
+                        should_stop: Callable[[], bool] = lambda: False) -> int:
     """Compute and store the embeddings of papers changed in the last `days` that have none
-    yet (after a poll, so compose finds them ready); returns how many. Without a semantic
-    ranker it does nothing."""
+    yet (after a poll, so compose finds them ready); returns how many. It stops after
+    `budget_seconds` or when `should_stop()` says so, between batches (the rest waits for
+    the next poll, or ranking computes it); replicas claim papers, each embeds its own. Without
+    a semantic ranker it does nothing."""
     embedder = semantic_embedder(config)
     if embedder is None:
         return 0
     since, last, done = utcnow() - timedelta(days=days), 0, 0
-    while True:
+    deadline = time.monotonic() + budget_seconds
+    while not should_stop() and time.monotonic() < deadline:
         with session_scope(engine) as session:
             papers = papers_without_embedding(session, embedder.name, since, batch, last)
-            if not papers:
-                return done
-            last = papers[-1].id or last
-            with claim_ids(engine, EMBED_CLASS, [p.id or 0 for p in papers]) as ours:
-                mine = [p for p in papers if p.id in set(ours)]  # replicas share the work
-                save_embeddings(session, embedder.name,
-                                list(zip(mine, encode_papers(embedder, mine), strict=True)))
-                session.commit()
-        done += len(mine)
+        if not papers:
+            break
+        last = papers[-1].id or last
+        with claim_ids(engine, EMBED_CLASS, [p.id or 0 for p in papers]) as ours:
+            done += _embed_claimed(engine, embedder, [p for p in papers if p.id in set(ours)])
+    return done
 
 
-def text_embeddings(session: Session, embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+def _embed_claimed(engine: Engine, embedder: Embedder, papers: Sequence[Paper]) -> int:
+    """Embed and save the claimed papers another process has not done meanwhile (no
+    transaction is open while the model runs)."""
+    with session_scope(engine) as session:
+        stored = stored_embeddings(session, embedder.name, [p.id or 0 for p in papers])
+    todo = [p for p in papers if stored.get(p.id or 0, (0, b""))[0] != p.version]
+    vectors = encode_papers(embedder, todo)
+    with session_scope(engine) as session:
+        save_embeddings(session, embedder.name, list(zip(todo, vectors, strict=True)))
+    return len(todo)
+
+
+def text_embeddings(session: Session, embedder: Embedder, texts: Sequence[str],
+                    writes: Writes) -> np.ndarray:
     """Unit vectors of short texts (topics), cached in the database under the model's
-    identity: a ranking with nothing new to encode never loads the model."""
+    identity (saving new ones is appended to `writes`): a ranking with nothing new to encode
+    never loads the model."""
     if not texts:
         return np.zeros((0, 0), np.float32)
     keys = {t: "emb:" + hashlib.sha1(f"{embedder.name}\n{t}".encode()).hexdigest()
@@ -250,23 +268,44 @@ def text_embeddings(session: Session, embedder: Embedder, texts: Sequence[str]) 
     if missing:
         for text, vector in zip(missing, embedder.encode(missing), strict=True):
             vectors[text] = vector.astype(np.float32)
-        add_settings(session, {keys[t]: base64.b64encode(vectors[t].tobytes()).decode()
-                               for t in missing})
+        writes.append(partial(add_settings, session, {
+            keys[t]: base64.b64encode(vectors[t].tobytes()).decode() for t in missing}))
     return np.vstack([vectors[t] for t in texts])
 
 
 def semantic_inputs(session: Session, embedder: Embedder, papers: Sequence[Paper],
                     interests: Sequence[Interest]) -> SemanticInputs:
-    """Embeddings of the candidates (cached), of every topic, and of every liked paper."""
+    """Embeddings of the candidates (cached), of every topic, and of every liked paper. What
+    was missing is computed first and written after, so on SQLite the write lock is never
+    held while the model runs."""
     topics = sorted({t for i in interests for t in i.topics})
     liked_ids = sorted({p for i in interests for p in i.known_papers})  # voted ones too
     liked_rows = papers_by_canonical_id(session, liked_ids)
-    topic_vectors = text_embeddings(session, embedder, topics)
-    liked_vectors = cached_embeddings(session, embedder, liked_rows)
-    return SemanticInputs(
-        papers=cached_embeddings(session, embedder, papers),
+    writes: Writes = []
+    topic_vectors = text_embeddings(session, embedder, topics, writes)
+    liked_vectors = cached_embeddings(session, embedder, liked_rows, writes)
+    inputs = SemanticInputs(
+        papers=cached_embeddings(session, embedder, papers, writes),
         topics=dict(zip(topics, topic_vectors, strict=True)),
         liked={p.canonical_id: v for p, v in zip(liked_rows, liked_vectors, strict=True)})
+    for write in writes:
+        write()
+    return inputs
+
+
+def semantic_inputs_or_none(session: Session, embedder: Embedder, papers: Sequence[Paper],
+                            interests: Sequence[Interest]) -> SemanticInputs | None:
+    """`semantic_inputs`, or None (ranking lexical-only, said once in the log) when the model
+    fails: a model that cannot load or run never costs a digest."""
+    try:
+        return semantic_inputs(session, embedder, papers, interests)
+    except SQLAlchemyError:  # the database's own trouble is not the model's: the caller's
+        raise
+    except Exception as exc:  # any failure of the model itself means lexical-only
+        _warn_lexical_only(embedder.name, one_line(str(exc), 300))
+        if not isinstance(exc, SemanticUnavailableError):
+            log.debug("semantic ranker failure", exc_info=exc)
+        return None
 
 
 def semantic_embedder(config: Config) -> Embedder | None:
@@ -283,15 +322,18 @@ def semantic_embedder(config: Config) -> Embedder | None:
 
 
 def ranker_description(config: Config) -> str:
-    """What ranks the digests, for `digest status`: lexical + semantic (the model) or
-    lexical-only and why."""
+    """What ranks the digests, for `digest status`: lexical + semantic (the model, loaded and
+    run once to be sure) or lexical-only and why."""
     sem = config.ranking.semantic
     if not sem.enabled:
         return "lexical-only (ranking.semantic.enabled is false)"
     try:
-        return f"lexical + semantic ({load_embedder(sem.backend, sem.model).name})"
-    except SemanticUnavailableError as exc:
-        return f"lexical-only: the semantic ranker ({sem.backend}) is unavailable: {exc}"
+        embedder = load_embedder(sem.backend, sem.model)
+        embedder.encode(["a probe sentence"])  # the model really loads and runs here
+    except Exception as exc:  # whatever stops the model, status says it
+        return f"lexical-only: the semantic ranker ({sem.backend}) is unavailable: " \
+               f"{one_line(str(exc), 300)}"
+    return f"lexical + semantic ({embedder.name})"
 
 
 @lru_cache(maxsize=8)

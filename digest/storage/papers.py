@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, exists, not_, or_
+from sqlalchemy import Table, and_, delete, exists, not_, or_
 from sqlmodel import Session, col, func, select
 
 from digest.clock import utcnow
@@ -183,11 +183,19 @@ def _upsert_chunk(session: Session, chunk: Sequence[PaperRecord], now: datetime,
     if fresh:
         session.execute(_insert_ignore(session, PAPERS), fresh)
         result.new.extend(v["canonical_id"] for v in fresh)
+    retext = []
     for rec in chunk:
         paper = existing.get(rec.canonical_id)
-        if paper is not None and apply_record(paper, rec, now):
+        if paper is None:
+            continue
+        before = (paper.version, paper.title, paper.abstract)
+        if apply_record(paper, rec, now):
             session.add(paper)
             result.updated.append(paper.canonical_id)
+            if before[0] == paper.version and before[1:] != (paper.title, paper.abstract):
+                retext.append(paper.id)
+    if retext:  # text filled in without a new version: the old vectors describe other words
+        session.execute(delete(PaperEmbedding).where(col(PaperEmbedding.paper_id).in_(retext)))
     session.flush()
 
 
@@ -366,7 +374,8 @@ def save_embeddings(session: Session, model: str, vectors: Sequence[tuple[Paper,
         {"paper_id": p.id, "model": model, "version": p.version, "vector": v} for p, v in vectors
     ]).on_conflict_do_update(index_elements=["paper_id", "model"],
                              set_={"version": insert.excluded.version,
-                                   "vector": insert.excluded.vector}))
+                                   "vector": insert.excluded.vector},
+                             where=insert.excluded.version >= col(PaperEmbedding.version)))
 
 
 def papers_without_embedding(session: Session, model: str, since: datetime,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,10 @@ import yaml
 from sqlmodel import Session, delete, select
 
 from digest.cli import main
+from digest.compose.digests import ComposeStatus, compose_due
 from digest.config import load_config
 from digest.rank.minilm import MODEL_DIR, OnnxMiniLM
-from digest.rank.semantic import load_embedder
+from digest.rank.semantic import load_embedder, paper_text
 from digest.rank.stored import embed_recent_papers, semantic_embedder
 from digest.storage.db import open_database
 from digest.storage.lock import EMBED_CLASS, claim_ids
@@ -124,11 +126,7 @@ def test_without_its_model_ranking_falls_back_to_lexical_with_one_log_line(
 def test_a_damaged_model_file_means_lexical_ranking_and_the_poll_still_succeeds(
         tmp_path: Path, capsys: pytest.CaptureFixture[str],
         caplog: pytest.LogCaptureFixture) -> None:
-    damaged = tmp_path / "damaged"
-    damaged.mkdir()
-    (damaged / "model.onnx").write_bytes(b"\x08\x07not an onnx graph" * 100)
-    (damaged / "tokenizer.json").write_bytes((MODEL_DIR / "tokenizer.json").read_bytes())
-    config = day_config(tmp_path, 30, {"ranking": {"semantic": {"model": str(damaged)}}})
+    config = day_config(tmp_path, 30, {"ranking": {"semantic": {"model": str(damaged_model(tmp_path))}}})
     with caplog.at_level(logging.WARNING):
         assert main(["poll", "-c", str(config)]) == 0
         capsys.readouterr()
@@ -178,3 +176,87 @@ def test_status_says_what_ranks_the_digests(tmp_path: Path,
     assert main(["status", "-c", str(gone)]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "ranker: lexical-only: the semantic ranker (onnx) is unavailable: no ONNX model" in out
+
+
+def test_threads_encoding_at_once_all_succeed_with_the_same_vectors() -> None:
+    texts = reference()["texts"]
+    embedder = load_embedder("onnx", None)
+    assert isinstance(embedder, OnnxMiniLM)
+    expected = embedder._encode(texts)
+    many = [f"{t} ({n})" for n in range(40) for t in texts[:2]]
+    with ThreadPoolExecutor(max_workers=6) as pool:  # the poll, compose and previews at once
+        jobs = [pool.submit(embedder._encode, many if n % 2 else texts) for n in range(12)]
+        results = [job.result() for job in jobs]
+    for n, result in enumerate(results):
+        assert result.shape == ((len(many) if n % 2 else len(texts)), 384)
+        if not n % 2:
+            assert np.array_equal(result, expected)
+
+
+def damaged_model(tmp_path: Path) -> Path:
+    """A model folder whose graph file is not an ONNX graph."""
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "model.onnx").write_bytes(b"\x08\x07not an onnx graph" * 100)
+    (damaged / "tokenizer.json").write_bytes((MODEL_DIR / "tokenizer.json").read_bytes())
+    return damaged
+
+
+def test_status_says_lexical_only_when_the_model_cannot_load(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = day_config(tmp_path, 1, {"ranking": {"semantic": {"model": str(damaged_model(tmp_path))}}})
+    capsys.readouterr()
+    assert main(["status", "-c", str(config)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "ranker: lexical-only: the semantic ranker (onnx) is unavailable: cannot load the model" in out
+
+
+def test_compose_in_worker_processes_with_a_broken_model_composes_lexically(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "test")
+    config_path = day_config(tmp_path, 30, {
+        "ranking": {"semantic": {"model": str(damaged_model(tmp_path))}},
+        "delivery": {"from": "Digest <digest@lab.example>", "base_url": "https://d.example",
+                     "outbox_dir": str(tmp_path / "outbox")}})
+    assert main(["poll", "-c", str(config_path)]) == 0
+    config = load_config(config_path)
+    composed = compose_due(open_database(config.database), config, force=True, processes=1)
+    assert [(c.status, c.error) for c in composed] == [(ComposeStatus.QUEUED, "")]
+
+
+def test_a_poll_stops_embedding_when_asked_and_the_next_one_goes_on(tmp_path: Path) -> None:
+    config_path = day_config(tmp_path, 30, {"ranking": {"semantic": {"enabled": False}}})
+    assert main(["poll", "-c", str(config_path)]) == 0  # stored, not embedded
+    config = load_config(day_config(tmp_path, 30))
+    engine = open_database(config.database)
+    asked: list[int] = []
+
+    def stop_after_first_batch() -> bool:
+        asked.append(1)
+        return len(asked) > 1
+
+    assert embed_recent_papers(engine, config, batch=8, should_stop=stop_after_first_batch) == 8
+    assert embed_recent_papers(engine, config, batch=8) == 22
+
+
+def test_an_abstract_filled_in_later_gets_a_new_vector(tmp_path: Path) -> None:
+    rows = [json.loads(x) for x in (DEMO / "2026-06-11.jsonl").read_text().splitlines()]
+    row = next(r for r in rows if len(r.get("abstract") or r.get("summary") or "") > 500)
+    data = tmp_path / "day.jsonl"
+    bare = {k: v for k, v in row.items() if k not in ("abstract", "summary")}
+    data.write_text(json.dumps({**bare, "published": "2026-06-11"}) + "\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"database": f"sqlite:///{tmp_path}/d.db", "sources": [
+        {"name": "day", "type": "jsonl", "path": str(data)}]}))
+    assert main(["poll", "-c", str(config)]) == 0
+    engine = open_database(load_config(config).database)
+    with Session(engine) as session:
+        title_only = session.exec(select(PaperEmbedding)).one().vector
+    data.write_text(json.dumps({**row, "published": "2026-06-11"}) + "\n")
+    assert main(["poll", "-c", str(config), "--force"]) == 0
+    with Session(engine) as session:
+        paper = session.exec(select(Paper)).one()
+        vector = session.exec(select(PaperEmbedding)).one().vector
+    assert paper.abstract and vector != title_only
+    expected = load_embedder("onnx", None).encode([paper_text(paper.title, paper.abstract)])[0]
+    assert np.allclose(np.frombuffer(vector, dtype=np.float32), expected)
