@@ -125,15 +125,14 @@ def load_embedder(backend: str, model: str | None) -> Embedder:
 
 
 def _onnx_embedder(model: str | None) -> Embedder:
-    from digest.rank.minilm import MODEL_DIR, OnnxMiniLM
+    from digest.rank.minilm import MODEL_DIR, REINSTALL, OnnxMiniLM
     folder = Path(model) if model else MODEL_DIR
     for package in ("onnxruntime", "tokenizers"):
         if importlib.util.find_spec(package) is None:
             raise SemanticUnavailableError(f"{package} is not installed",
                                            "reinstall paper-digest (it depends on it)")
     if not (folder / "model.onnx").is_file():
-        raise SemanticUnavailableError(f"no ONNX model at {folder}",
-                                       "reinstall paper-digest, or run scripts/export_minilm.py")
+        raise SemanticUnavailableError(f"no ONNX model at {folder}", REINSTALL)
     return OnnxMiniLM(f"onnx:{folder.name}@{model_identity(str(folder))}", folder)
 
 

@@ -236,7 +236,8 @@ def embed_recent_papers(engine: Engine, config: Config, days: float = EMBED_DAYS
             break
         last = papers[-1].id or last
         with claim_ids(engine, EMBED_CLASS, [p.id or 0 for p in papers]) as ours:
-            done += _embed_claimed(engine, embedder, [p for p in papers if p.id in set(ours)])
+            held = set(ours)
+            done += _embed_claimed(engine, embedder, [p for p in papers if p.id in held])
     return done
 
 
