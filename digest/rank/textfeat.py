@@ -171,17 +171,17 @@ def doc_terms_many(texts: Sequence[tuple[str, str]], wanted_phrases: frozenset[s
     for key in wanted_phrases:  # counted in this order: the phrases' columns follow it
         parts = key.split(" ")
         if len(parts) == 2:
-            for n, (t_adj, t_near, a_adj, a_near) in pairs.get(key, {}).items():
-                for adjacent, near, weight in ((t_adj, t_near, 2), (a_adj, a_near, 1)):
-                    if adjacent:
-                        found[n][key] += adjacent * weight
-                    if near:
-                        found[n][NEAR + key] += near * weight
+            per_doc = pairs.get(key, {})
+        elif len(parts) <= MAX_PHRASE and all(p in index.ids for p in parts):
+            per_doc = index.phrase_counts(parts, window)
+        else:
             continue
-        if not 1 < len(parts) <= MAX_PHRASE or any(p not in index.ids for p in parts):
-            continue
-        for n in index.holding(parts).tolist():
-            count_phrase(found[n], docs[n], key, window)
+        for n, (t_adj, t_near, a_adj, a_near) in per_doc.items():
+            for adjacent, near, weight in ((t_adj, t_near, 2), (a_adj, a_near, 1)):
+                if adjacent:
+                    found[n][key] += adjacent * weight
+                if near:
+                    found[n][NEAR + key] += near * weight
     return [DocTerms(doc.counts, doc.length, phrases) for doc, phrases in zip(docs, found,
                                                                                strict=True)]
 
@@ -201,7 +201,8 @@ def count_phrase(found: Counter[str], doc: Analysed, key: str, window: int) -> N
 class _DayIndex:
     """The day's documents as one array of stem ids (title and abstract of each, apart), with
     every word pair side by side, and every pair a few words apart, sorted: a two-word phrase's
-    occurrences in all documents are two binary searches away."""
+    occurrences in all documents are two binary searches away; a longer one's are read from
+    where its first word occurs."""
 
     def __init__(self, docs: list[Analysed], window: int) -> None:
         self.docs = docs  # held: their ids are the cache key
@@ -217,10 +218,10 @@ class _DayIndex:
         tok = np.asarray(tokens, dtype=np.int64)
         tok[tok == _GAP[0]] = len(self.ids)
         self.fields = np.asarray(fields, dtype=np.int32)
-        words_at = np.nonzero(tok < len(self.ids))[0]  # which documents hold each stem
-        pairs = np.unique(tok[words_at] * len(docs) + self.fields[words_at] // 2)
-        self.holders = (pairs % max(len(docs), 1)).astype(np.int32)
-        self.starts = np.searchsorted(pairs // max(len(docs), 1), np.arange(len(self.ids) + 1))
+        words_at = np.nonzero(tok < len(self.ids))[0]
+        self.tokens = tok.astype(np.int32)  # every field ends with window + 1 gap tokens
+        self.at = words_at[np.argsort(tok[words_at], kind="stable")].astype(np.int32)  # by stem
+        self.at_starts = np.searchsorted(tok[self.at], np.arange(len(self.ids) + 1))
         size = len(tok)
         padded = np.concatenate([tok, np.full(window + 1, len(self.ids), dtype=np.int64)])
         ahead = [padded[o:o + size] for o in range(1, window + 2)]
@@ -237,14 +238,38 @@ class _DayIndex:
         self.near = _Sorted(np.concatenate(near_codes) if near_codes else first[:0],
                             np.concatenate(near_at) if near_at else first[:0])
 
-    def holding(self, stems: Sequence[str]) -> np.ndarray:
-        """The documents holding all of these (known) stems, in order."""
-        out = None
-        for stem_ in stems:
-            i = self.ids[stem_]
-            docs = self.holders[self.starts[i]:self.starts[i + 1]]
-            out = docs if out is None else np.intersect1d(out, docs, assume_unique=True)
-        return out if out is not None else np.zeros(0, dtype=np.int32)
+    def phrase_counts(self, parts: Sequence[str], window: int) -> dict[int, list[int]]:
+        """A phrase of known stems: document -> [side by side in the title, a few words apart
+        in the title, side by side in the abstract, apart in the abstract], by the rules of
+        `_occurrences`, for all documents at once."""
+        ids = np.asarray([self.ids[p] for p in parts], dtype=np.int32)
+        starts = self.at[self.at_starts[ids[0]]:self.at_starts[ids[0] + 1]]
+        last = len(self.tokens) - 1  # a gap token: reading past the end reads a gap
+        ahead = np.minimum(starts[:, None] + np.arange(1, len(ids)), last)
+        adjacent = (self.tokens[ahead] == ids[1:]).all(axis=1)
+        near = np.zeros_like(adjacent)
+        if window > 0:
+            near[~adjacent] = self._gapped(starts[~adjacent], ids[1:], window)
+        out: dict[int, list[int]] = {}
+        for hits, slot in ((adjacent, 0), (near, 1)):
+            fields, counts = np.unique(self.fields[starts[hits]], return_counts=True)
+            for f, count in zip(fields.tolist(), counts.tolist(), strict=True):
+                out.setdefault(f // 2, [0, 0, 0, 0])[2 * (f % 2) + slot] = count
+        return out
+
+    def _gapped(self, starts: np.ndarray, rest: np.ndarray, window: int) -> np.ndarray:
+        """`_gapped_at` for many start positions: each next word within `window` words after
+        the previous one (first match taken), at least one gap."""
+        pos, ok = starts.astype(np.int64), np.ones(len(starts), dtype=bool)
+        gapped = np.zeros(len(starts), dtype=bool)
+        offsets = np.arange(1, window + 2)
+        for part in rest.tolist():
+            seen = self.tokens[np.minimum(pos[:, None] + offsets, len(self.tokens) - 1)] == part
+            step = seen.argmax(axis=1)
+            ok &= seen.any(axis=1)
+            gapped |= step > 0
+            pos = pos + 1 + step
+        return ok & gapped
 
     def pair_counts(self, keys: Sequence[str]) -> dict[str, dict[int, list[int]]]:
         """Two-word phrase key -> document -> [side by side in the title, a few words apart in
