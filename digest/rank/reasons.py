@@ -52,61 +52,72 @@ def build_picks(view: ChunkView, day: Day, bonus: float) -> Iterator[list[Pick]]
         "score": view.score[local, paper].tolist(),
         "followed": view.followed[local, paper].tolist(),
         "category": view.category[local, paper].tolist(),
+        "weak": view.weak[local, paper].tolist() if view.weak is not None else None,
         **{kind: s[local, :, paper].tolist() for kind, s in view.scores.items()},
     }
-    tables = {kind: _row_table(block, view.chunk, block.width)
-              for kind, block in view.blocks.items() if kind in view.scores}
+    kinds = [(kind, view.blocks[kind], _row_table(view.blocks[kind], view.chunk,
+                                                  view.blocks[kind].width), best_only, floor)
+             for kind, best_only, floor in _KINDS if kind in view.scores]
+    trending = day.trending_rank.tolist()
     out: list[list[Pick]] = [[] for _ in view.chunk]
     for n, (sub, pid) in enumerate(zip(local.tolist(), paper.tolist(), strict=True)):
         score = gathered["score"][n] - (bonus if gathered["followed"][n] else 0.0)
-        reasons = tuple(_reasons(view, day, tables, gathered, n, sub, pid))
+        reasons = _reasons(view, day, kinds, gathered, n, sub, pid, trending[pid])
         out[sub].append(Pick(day.candidates[pid].id, score, reasons))
     yield from out
 
 
-def _reasons(view: ChunkView, day: Day, tables: dict[str, list[list[int]]],
-             gathered: dict[str, list[Any]], n: int, sub: int, pid: int) -> Iterator[Reason]:
+_Kind = tuple[str, QueryBlock, list[list[int]], bool, float]
+
+
+def _reasons(view: ChunkView, day: Day, kinds: list[_Kind], gathered: dict[str, Any], n: int,
+             sub: int, pid: int, trending: int) -> tuple[Reason, ...]:
     side: Side = view.side
     absolute = view.chunk.start + sub
     candidate = day.candidates[pid]
-    if view.weak is not None and view.weak[sub, pid]:
-        yield Reason("weaker", "a weaker match, to fill your digest", (), 0.0)
+    out: list[Reason] = []
+    if gathered["weak"] is not None and gathered["weak"][n]:
+        out.append(Reason("weaker", "a weaker match, to fill your digest", (), 0.0))
     if gathered["followed"][n]:
         names = side.author_names[absolute]
         for author in candidate.authors:
             if (key := author_key(author)) in names:
-                yield Reason("author", names[key], (author,), 1.0)
+                out.append(Reason("author", names[key], (author,), 1.0))
     terms = day.docs[pid]
-    for kind, best_only, floor in _KINDS:
-        if kind in view.scores:
-            yield from _block_reasons(kind, view.blocks[kind], tables[kind][sub],
-                                      gathered[kind][n], terms, best_only, floor)
+    for kind, block, table, best_only, floor in kinds:
+        _block_reasons(out, kind, block, table[sub], gathered[kind][n], terms, best_only, floor)
     if view.feedback is not None and (said := view.feedback.reason(sub, pid)) is not None:
-        yield said
+        out.append(said)
     if gathered["category"][n]:
         wanted = set(side.category_names[absolute])
         cats = tuple(c for c in candidate.categories if c in wanted)
-        yield Reason("category", ", ".join(cats), cats, 1.0)
-    if day.trending_rank[pid]:
-        yield Reason("trending", f"#{day.trending_rank[pid]} on Hugging Face today "
-                     f"({candidate.upvotes or 0} upvotes)", (), float(day.trending[pid]))
+        out.append(Reason("category", ", ".join(cats), cats, 1.0))
+    if trending:
+        out.append(Reason("trending", f"#{trending} on Hugging Face today "
+                          f"({candidate.upvotes or 0} upvotes)", (), float(day.trending[pid])))
+    return tuple(out)
 
 
 _KINDS = (("topic", True, 0.0), ("keyword", False, 0.0), ("liked", True, 0.1),
           ("semantic", True, 0.3), ("semantic_liked", True, 0.3))
 
 
-def _block_reasons(kind: str, block: QueryBlock, rows: list[int], values: list[float],
-                   doc_terms: DocTerms, best_only: bool, floor: float) -> Iterator[Reason]:
+def _block_reasons(out: list[Reason], kind: str, block: QueryBlock, rows: list[int],
+                   values: list[float], doc_terms: DocTerms, best_only: bool,
+                   floor: float) -> None:
+    """Append one block's reasons: its best row (`best_only`), or every row above `floor`,
+    best first, each with the words of it the paper holds."""
     if best_only:
-        slots = [values.index(max(values))]
+        best = max(values)
+        slots = [values.index(best)] if best > floor else []
     else:
         slots = sorted((s for s, v in enumerate(values) if v > floor), key=values.__getitem__,
                        reverse=True)
+    counts, phrases = doc_terms.counts, doc_terms.phrases
     for slot in slots:
-        row, value = rows[slot], values[slot]
-        if row < 0 or value <= floor:
+        row = rows[slot]
+        if row < 0:
             continue
-        surface = block.surface[row]
-        words = tuple(dict.fromkeys(w for s, w in surface.items() if doc_terms.has(s)))
-        yield Reason(kind, block.labels[row], words, value)
+        found = [w for s, w in block.surface[row].items() if s in counts or s in phrases]
+        words = tuple(dict.fromkeys(found)) if len(found) > 1 else tuple(found)
+        out.append(Reason(kind, block.labels[row], words, values[slot]))
