@@ -53,6 +53,8 @@ class Day:
     trending: np.ndarray         # per-day normalised upvotes in [0, 1]
     trending_rank: np.ndarray    # 1 = most upvoted today, 0 = no upvotes
     embeddings: np.ndarray | None = None  # papers x dim unit vectors (semantic ranker)
+    bm25_t: sparse.csr_matrix | None = None   # terms x papers: the matrices transposed once
+    tfidf_t: sparse.csr_matrix | None = None
 
 
 def rank(candidates: Sequence[Candidate], interests: Sequence[Interest], *,
@@ -126,7 +128,8 @@ def prepare_day(candidates: list[Candidate], phrases: frozenset[str], vocab: Voc
     ranks = np.zeros(len(candidates), dtype=np.int64)
     ranks[order] = np.arange(1, len(candidates) + 1)
     ranks[upvotes == 0] = 0
-    return Day(candidates, docs, bm25, tfidf, similarity, alive, trending.astype(np.float32), ranks)
+    return Day(candidates, docs, bm25, tfidf, similarity, alive, trending.astype(np.float32), ranks,
+               bm25_t=sparse.csr_matrix(bm25.T), tfidf_t=sparse.csr_matrix(tfidf.T))
 
 
 @dataclass
@@ -256,34 +259,52 @@ def semantic_block(active: Sequence[Interest],
 
 
 def block_scores(block: QueryBlock, chunk: range, papers: Any) -> np.ndarray:
-    """subscribers-in-chunk x slots x papers scores of one query block (0 where no row)."""
-    out = np.zeros((len(chunk), max(block.width, 1), papers.shape[0]), dtype=np.float32)
+    """subscribers-in-chunk x slots x papers scores of one query block (0 where no row);
+    `papers` is the papers' matrix transposed (terms x papers), or dense embeddings."""
+    n_papers = papers.shape[1] if sparse.issparse(papers) else papers.shape[0]
+    out = np.zeros((len(chunk), max(block.width, 1), n_papers), dtype=np.float32)
     rows = np.nonzero((block.owner >= chunk.start) & (block.owner < chunk.stop))[0]
     if not len(rows):
         return out
-    if block.source is None:
-        scores = block.matrix[rows] @ papers.T
+    where = (block.owner[rows] - chunk.start, block.slot[rows])
+    if not sparse.issparse(papers):
+        out[where] = block.matrix[rows] @ papers.T
+    elif block.source is None:
+        for first in range(0, len(rows), DENSE_ROWS):
+            part = slice(first, first + DENSE_ROWS)
+            out[where[0][part], where[1][part]] = dense_product(block.matrix[rows[part]], papers)
     else:  # shared queries: score each distinct one once, then fan out
         distinct, back = np.unique(block.source[rows], return_inverse=True)
-        scores = (block.matrix[distinct] @ papers.T)[back]
-    out[block.owner[rows] - chunk.start, block.slot[rows]] = \
-        scores.toarray() if sparse.issparse(scores) else scores
+        out[where] = (block.matrix[distinct] @ papers).toarray()[back]
     return out
+
+
+DENSE_ROWS = 128  # query rows scored against a dense slice of the papers at once
+
+
+def dense_product(queries: sparse.csr_matrix, papers_t: sparse.csr_matrix) -> np.ndarray:
+    """`queries @ papers_t` as a dense array, through a dense copy of only the terms the queries
+    use: the same sums in the same order as the sparse product, without building its sparse
+    result (most of a query's row is non-zero)."""
+    used, cols = np.unique(queries.indices, return_inverse=True)
+    narrow = sparse.csr_matrix((queries.data, cols.ravel(), queries.indptr),
+                               shape=(queries.shape[0], len(used)))
+    return np.asarray(narrow @ papers_t[used].toarray())
 
 
 def score_chunk(chunk: range, active: Sequence[Interest], day: Day,
                 blocks: dict[str, QueryBlock], side: Side, params: RankParams,
                 feedback: FeedbackInputs | None = None) -> ChunkView:
     """Blend every signal for one chunk of subscribers, mask vetoes, pick with MMR."""
-    scores = {"topic": block_scores(blocks["topic"], chunk, day.bm25),
-              "keyword": block_scores(blocks["keyword"], chunk, day.bm25),
-              "liked": block_scores(blocks["liked"], chunk, day.tfidf)}
+    scores = {"topic": block_scores(blocks["topic"], chunk, day.bm25_t),
+              "keyword": block_scores(blocks["keyword"], chunk, day.bm25_t),
+              "liked": block_scores(blocks["liked"], chunk, day.tfidf_t)}
     for kind in ("semantic", "semantic_liked"):
         if kind in blocks and day.embeddings is not None:
             scores[kind] = block_scores(blocks[kind], chunk, day.embeddings)
     best = {kind: s.max(axis=1) for kind, s in scores.items()}
     kw_max = best["keyword"]
-    kw_whole = block_scores(blocks["keyword_whole"], chunk, day.bm25).max(axis=1)
+    kw_whole = block_scores(blocks["keyword_whole"], chunk, day.bm25_t).max(axis=1)
     sl = slice(chunk.start, chunk.stop)
     category = side.category[sl].toarray() > 0
     followed = side.followed[sl].toarray() > 0
