@@ -6,9 +6,11 @@ reader votes "more" on every shown (top-10) paper graded 2 and "less" on every s
 graded 0 (unjudged: no vote); days 2-4 are ranked with all votes so far (aged from the day
 dates), and the reader votes again. Printed: mean nDCG@10 and P@10 on days 3-4 with
 feedback against the same ranker without it, for the lexical ranker and the semantic blend,
-per-profile deltas, profiles worse by more than 0.05, a leave-one-profile-out figure over
-a small grid of the feedback knobs, and a "library-only" cold start (liked papers read from
-a BibTeX file of each profile's liked ids, no topics or keywords) against the profile as given.
+per-profile deltas, profiles worse by more than 0.05, the mean delta's standard error over
+the profiles (with how many gained or lost, and the mean without the largest gain), a
+leave-one-profile-out figure over a small grid of the feedback knobs, and a "library-only"
+cold start (liked papers read from a BibTeX file of each profile's liked ids, no topics or
+keywords) against the profile as given.
 
 `--extra-qrels FILE` adds judgments (rows as in qrels_dev.jsonl, e.g. bench/data/
 qrels_feedback_pool.jsonl: the papers the feedback runs put in a top 10 that the dev set had
@@ -230,6 +232,7 @@ def report(title: str, world: World, params: RankParams, embedder: Embedder | No
           f"{avg(base, 1):10.3f} {avg(fed, 1):8.3f} {avg(base, 2):12.2f} {avg(fed, 2):9.2f}")
     print(f"profiles worse by > 0.05: {sum(d < -0.05 for d in deltas)}"
           f"  (worst delta {min(deltas):+.3f})")
+    print(spread(dict(zip(base, deltas, strict=True))))
     if not lopo:
         return
     points = [replace(params, **dict(zip(grid, values, strict=True)))  # type: ignore[arg-type]
@@ -243,6 +246,21 @@ def report(title: str, world: World, params: RankParams, embedder: Embedder | No
 
     print(f"leave-one-profile-out delta nDCG@10 {held:+.3f} over {len(points)} points of "
           f"{', '.join(grid)} (chosen: {' | '.join(sorted({label(n) for n in chosen}))})")
+
+
+def spread(deltas: dict[str, float]) -> str:
+    """How far the mean delta is from noise: its standard error over the profiles, how many
+    profiles gained or lost, and the mean without the profile that gained most (is the mean
+    one profile's gain?)."""
+    values = list(deltas.values())
+    n = len(values)
+    avg = mean(values)
+    se = (sum((v - avg) ** 2 for v in values) / (n - 1) / n) ** 0.5 if n > 1 else 0.0
+    top = max(deltas, key=lambda p: deltas[p])
+    rest = mean([v for p, v in deltas.items() if p != top])
+    return (f"delta {avg:+.3f} +/- {se:.3f} (standard error over {n} profiles); "
+            f"better {sum(v > 0.0005 for v in values)}, worse {sum(v < -0.0005 for v in values)}; "
+            f"without {top} (the largest gain) {rest:+.3f}")
 
 
 def cold_start(world: World, tmp: Path, params: RankParams, embedder: Embedder | None,
