@@ -195,11 +195,21 @@ def parse_overrides(pairs: list[str]) -> dict[str, float]:
 
 
 def print_table(scores: dict[str, tuple[float, float, float]], mean: str = "mean") -> None:
-    """One line per profile (nDCG@10, P@10, judged@10) and their mean."""
+    """One line per profile (nDCG@10, P@10, judged@10), their mean, and the mean nDCG@10's
+    standard error over the profiles (how far apart two rankers must be to mean anything)."""
     for pid, (n, p, j) in scores.items():
         print(f"{pid:8s} {n:.3f}    {p:.3f}  {j:.2f}")
     means = [sum(v[i] for v in scores.values()) / len(scores) for i in range(3)]
-    print(f"{mean:8s} {means[0]:.3f}    {means[1]:.3f}  {means[2]:.2f}")
+    print(f"{mean:8s} {means[0]:.3f}    {means[1]:.3f}  {means[2]:.2f}"
+          f"   (nDCG@10 standard error {standard_error([v[0] for v in scores.values()]):.3f})")
+
+
+def standard_error(values: Sequence[float]) -> float:
+    """Standard error of the mean of `values` (0 for fewer than two)."""
+    if len(values) < 2:
+        return 0.0
+    avg = mean(values)
+    return math.sqrt(sum((v - avg) ** 2 for v in values) / (len(values) - 1) / len(values))
 
 
 def main() -> None:
@@ -221,6 +231,7 @@ def main() -> None:
     args = ap.parse_args()
     params = replace(RankParams(), **parse_overrides(args.set))  # type: ignore[arg-type]
     args.db.parent.mkdir(parents=True, exist_ok=True)
+    scored: list[tuple[str, dict[str, dict[str, float]]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         config_path = build_config(args.shared, Path(tmp), OWN_PROFILES, args.db)
         asyncio.run(poll_sources(load_config(config_path), open_database(
@@ -230,12 +241,28 @@ def main() -> None:
             if isinstance(embedder, OnnxMiniLM) and args.max_tokens:
                 embedder = replace(embedder, name=f"{embedder.name}/t{args.max_tokens}",
                                    max_tokens=args.max_tokens)
-            score_ranker(args, config_path, embedder, params)
+            scored.append((embedder.name if embedder else "lexical-only",
+                           score_ranker(args, config_path, embedder, params)))
+    print_paired(scored)
+
+
+def print_paired(scored: list[tuple[str, dict[str, dict[str, float]]]]) -> None:
+    """Each ranker after the first against the first, profile by profile (paired): the mean
+    nDCG@10 difference and its standard error, on the dev set and on our own profiles."""
+    if len(scored) < 2:
+        return
+    first, base = scored[0]
+    for name, sets in scored[1:]:
+        for label, ours in sets.items():
+            diffs = [ours[p] - base[label][p] for p in ours]
+            print(f"{name} - {first} on {label}: nDCG@10 {mean(diffs):+.3f} "
+                  f"+/- {standard_error(diffs):.3f} (paired standard error, {len(diffs)} profiles)")
 
 
 def score_ranker(args: argparse.Namespace, config_path: Path, embedder: Embedder | None,
-                 params: RankParams) -> None:
-    """Print one ranker's tables: dev, own profiles, leave-one-profile-out."""
+                 params: RankParams) -> dict[str, dict[str, float]]:
+    """Print one ranker's tables: dev, own profiles, leave-one-profile-out; return its nDCG@10
+    per profile on the dev set and on our own profiles."""
     qrels = load_qrels(args.shared)
     run_with, day_ids = day_ranker(config_path, embedder)
     run = run_with(params)
@@ -247,12 +274,15 @@ def score_ranker(args: argparse.Namespace, config_path: Path, embedder: Embedder
     kind = f"lexical + {embedder.name}" if embedder else "lexical-only ranker"
     print(f"\n{kind} ({', '.join(args.set) or 'defaults'})")
     print(f"{'profile':8s} nDCG@10  P@10   judged@10")
-    print_table(evaluate(run, qrels, day_ids))
+    dev = evaluate(run, qrels, day_ids)
+    print_table(dev)
     # our own profiles, fields outside machine learning: never in the grid or the LOPO figure
     print(f"own profiles ({OWN_PROFILES.relative_to(ROOT)}, judged in {OWN_QRELS.name})")
-    print_table(evaluate(run, load_qrels(args.shared, OWN_QRELS), day_ids), "own mean")
+    own = evaluate(run, load_qrels(args.shared, OWN_QRELS), day_ids)
+    print_table(own, "own mean")
+    result = {"dev": {p: v[0] for p, v in dev.items()}, "own": {p: v[0] for p, v in own.items()}}
     if not per_point:
-        return
+        return result
     lopo, chosen = leave_one_profile_out(per_point)
     means_at = [sum(point.values()) / len(point) for point in per_point]
     best = max(range(len(points)), key=lambda n: (round(means_at[n], 9), -n))
@@ -264,6 +294,7 @@ def score_ranker(args: argparse.Namespace, config_path: Path, embedder: Embedder
     print(f"leave-one-profile-out nDCG@10 {lopo:.3f}  (points chosen: "
           f"{' | '.join(sorted({label(n) for n in chosen}))})")
     print(f"best on the full dev set      {means_at[best]:.3f}  ({label(best)})")
+    return result
 
 
 if __name__ == "__main__":
