@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from digest.config import Config
-from digest.rank import score
+from digest.rank import score, stored
 from digest.storage.db import make_engine
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ def _serve(conn: Connection, config: Config, target: Callable[..., Any], level: 
     if os.getppid() != parent:  # the parent died before the death signal was armed
         return
     score.THREADS = 1  # the parallelism is the processes'; one ranking thread: half the memory
+    stored.STORED_ONLY = True  # the parent stored the vectors: a worker never loads the model
     records = _Records()
     root = logging.getLogger()
     root.handlers[:] = [records]

@@ -18,22 +18,35 @@ from sqlmodel import Session
 
 from digest.clock import utcnow
 from digest.config import Config, FetchConfig
-from digest.errors import DigestError, FetchError, ParseError, UnknownSourceError
+from digest.errors import (
+    DigestError,
+    FetchError,
+    ParseError,
+    PermanentFetchError,
+    UnknownSourceError,
+)
 from digest.ingest.fetch import Fetcher
 from digest.ingest.plan import SourceBodies, fetch_by_ids, fetch_source
 from digest.rank.stored import embed_recent_papers
 from digest.sources import PARSERS, TYPES, SourceConfig, arxiv_api
 from digest.sources.ids import is_arxiv_id
+from digest.sources.records import PaperRecord
 from digest.storage.db import session_scope
 from digest.storage.feedback import voted_paper_ids
 from digest.storage.feeds import feed_named, feeds_by_name, save_feed
 from digest.storage.models import Feed
-from digest.storage.papers import LIKED_SOURCE, not_stored, upsert_papers
+from digest.storage.papers import (
+    LIKED_SOURCE,
+    lookups_due,
+    not_stored,
+    record_lookups,
+    upsert_papers,
+)
 from digest.storage.subscribers import liked_ids, liking_subscribers, sync_subscribers
 from digest.text import one_line
 
 log = logging.getLogger(__name__)
-
+NOT_FOUND_RETRY = timedelta(days=1)  # a liked or voted id arXiv did not have: asked daily at most
 
 
 @dataclass
@@ -113,7 +126,7 @@ async def poll_sources(config: Config, engine: Engine, *, force: bool = False,
         outcomes = await asyncio.gather(*(poll_source(s, engine, fetcher, config.fetch, now)
                                           for s in chosen), return_exceptions=True)
         try:
-            await store_missing_liked(config, engine, fetcher)
+            await store_missing_liked(config, engine, fetcher, now=now)
         except Exception:  # liked papers never cost the feeds' reports
             log.exception("could not look up liked papers")
         await embed_new_papers(config, engine, should_stop)
@@ -148,33 +161,52 @@ def _report_of(src: SourceConfig, outcome: PollReport | BaseException) -> PollRe
 
 
 async def store_missing_liked(config: Config, engine: Engine, fetcher: Fetcher | None = None,
-                              emails: list[str] | None = None) -> list[str]:
+                              emails: list[str] | None = None,
+                              now: datetime | None = None) -> list[str]:
     """Fetch the papers active subscribers (or `emails`) liked or voted on that are not stored
-    yet, from the arXiv API, and store them; returns the ids asked for. A failure is logged,
-    not raised."""
+    yet, from the arXiv API, and store them; returns the ids asked for. An id the API did not
+    have is not asked for again for NOT_FOUND_RETRY (kept in the database: every process and
+    replica knows). A failure is logged, not raised."""
+    now = now or utcnow()
     with session_scope(engine) as session:
         sync_subscribers(session, config.subscribers)
         wanted = [p for s in liking_subscribers(session, emails) for p in liked_ids(s.interests)]
         wanted += voted_paper_ids(session, emails)
-        missing = not_stored(session, sorted({p for p in wanted if is_arxiv_id(p)}))
+        missing = lookups_due(session, not_stored(session, sorted(
+            {p for p in wanted if is_arxiv_id(p)})), now)
     if not missing or not config.fetch.fetch_liked:
         return []
     try:
         async with contextlib.AsyncExitStack() as stack:
             if fetcher is None:
                 fetcher = await stack.enter_async_context(Fetcher(config.fetch))
-            bodies = await fetch_by_ids(fetcher, str(config.fetch.arxiv_api_url), missing)
-        records = [r for body in bodies for r in arxiv_api.parse(body)]
+            records = await lookup_ids(fetcher, str(config.fetch.arxiv_api_url), missing)
     except Exception as exc:  # liked papers never stop a poll; bugs get a traceback
         log.warning("could not fetch liked or voted papers %s: %s", ", ".join(missing), exc,
                     exc_info=not isinstance(exc, DigestError))
         return missing
+    absent = sorted(set(missing) - {r.canonical_id for r in records})
     with session_scope(engine) as session:
         upsert_papers(session, LIKED_SOURCE, records)
-    absent = sorted(set(missing) - {r.canonical_id for r in records})
+        record_lookups(session, sorted(set(missing) - set(absent)), absent,
+                       now + NOT_FOUND_RETRY)
     if absent:
-        log.warning("liked or voted papers not found on arXiv: %s", ", ".join(absent))
+        log.warning("liked or voted papers not found on arXiv (asked again in %g h): %s",
+                    NOT_FOUND_RETRY.total_seconds() / 3600, ", ".join(absent))
     return missing
+
+
+async def lookup_ids(fetcher: Fetcher, base: str, ids: list[str]) -> list[PaperRecord]:
+    """What the arXiv API has of these ids. A request it refuses (HTTP 4xx or its error feed:
+    an id it cannot read, which one bad id does to a whole batch) is asked again id by id, and
+    a refused single id counts as not found; other failures raise."""
+    try:
+        return [r for body in await fetch_by_ids(fetcher, base, ids) for r in arxiv_api.parse(body)]
+    except (PermanentFetchError, ParseError) as exc:
+        log.info("the arXiv API refused the ids %s: %s", ", ".join(ids), exc)
+        if len(ids) == 1:
+            return []
+    return [r for one in ids for r in await lookup_ids(fetcher, base, [one])]
 
 
 async def poll_source(src: SourceConfig, engine: Engine, fetcher: Fetcher,

@@ -32,12 +32,19 @@ from digest.storage.papers import (
     corpus_sample,
     corpus_version,
     papers_by_canonical_id,
+    papers_by_id,
     papers_without_embedding,
     save_embeddings,
     stored_embeddings,
     texts_of,
 )
-from digest.storage.settings import add_settings, read_setting, read_settings, write_setting
+from digest.storage.settings import (
+    add_settings,
+    drop_settings,
+    read_setting,
+    read_settings,
+    write_setting,
+)
 from digest.storage.subscribers import library_texts, liked_ids
 from digest.text import one_line
 
@@ -154,11 +161,13 @@ def rank_papers(session: Session, papers: Sequence[Paper], interests: Sequence[I
                 params: RankParams | None = None,
                 already_sent: dict[str, set[str]] | None = None,
                 embedder: Embedder | None = None,
-                liked: dict[str, tuple[str, str]] | None = None) -> dict[str, list[Pick]]:
-    """Rank `papers` for every subscriber at once (the path `digest rank` and digests share)."""
+                liked: dict[str, tuple[str, str]] | None = None,
+                keep_topics: bool = True) -> dict[str, list[Pick]]:
+    """Rank `papers` for every subscriber at once (the path `digest rank` and digests share;
+    `keep_topics`: see `semantic_inputs`)."""
     stats = corpus_stats(session)
     candidates = [candidate_of(p) for p in papers]
-    semantic = semantic_inputs_or_none(session, embedder, papers, interests) \
+    semantic = semantic_inputs_or_none(session, embedder, papers, interests, keep_topics) \
         if embedder is not None and papers else None
     return rank(candidates, interests, stats=stats,
                 liked_texts=liked if liked is not None else liked_texts(session, interests),
@@ -185,29 +194,82 @@ class Ranked:
 
 def rank_configured(session: Session, config: Config, papers: Sequence[Paper],
                     interests: Sequence[Interest],
-                    already_sent: dict[str, set[str]] | None = None) -> Ranked:
+                    already_sent: dict[str, set[str]] | None = None,
+                    keep_topics: bool = True) -> Ranked:
     """`rank_papers` with the config's knobs and semantic ranker; liked papers read once."""
     liked = liked_texts(session, interests)
     picks = rank_papers(session, papers, interests, rank_params(config), already_sent,
-                        semantic_embedder(config), liked)
+                        semantic_embedder(config), liked, keep_topics)
     return Ranked(picks, {pid: title for pid, (title, _) in liked.items()})
 
 
 Writes = list[Callable[[], None]]  # database writes put off until every vector is computed
 
 
-def cached_embeddings(session: Session, embedder: Embedder, papers: Sequence[Paper],
-                      writes: Writes) -> np.ndarray:
-    """Unit vectors of `papers` (in order): read from the cache, computing misses (their
-    saving is appended to `writes`)."""
+def paper_vectors(session: Session, embedder: Embedder, papers: Sequence[Paper],
+                  writes: Writes) -> dict[int, np.ndarray]:
+    """Unit vectors of `papers` by row id: read from the cache; the misses are computed under
+    the replicas' claims (`claimed_vectors`), or, with `STORED_ONLY`, never: a stored vector
+    of another version stands in, and a paper with none is left out."""
     stored = stored_embeddings(session, embedder.name, [p.id for p in papers if p.id is not None])
     missing = [p for p in papers if p.id not in stored or stored[p.id][0] != p.version]
-    if missing:
-        fresh = list(zip(missing, encode_papers(embedder, missing), strict=True))
+    if missing and STORED_ONLY:
+        log.info("%d papers changed since their embeddings were stored; they rank with their "
+                 "former vectors, or none, this time", len(missing))
+    elif missing:
+        stored.update(claimed_vectors(session, embedder, missing, writes))
+    return {p.id or 0: np.frombuffer(stored[p.id or 0][1], dtype=np.float32)
+            for p in papers if p.id in stored}
+
+
+def cached_embeddings(session: Session, embedder: Embedder, papers: Sequence[Paper],
+                      writes: Writes) -> np.ndarray:
+    """Unit vectors of `papers` in order (`paper_vectors`; a paper without one, which only
+    `STORED_ONLY` leaves, gets zeros: no semantic part)."""
+    vectors = paper_vectors(session, embedder, papers, writes)
+    if not papers:
+        return np.zeros((0, 0), dtype=np.float32)
+    if not vectors:
+        raise SemanticUnavailableError(
+            "no stored embeddings of these papers, and this process does not load the model",
+            "let the poll embed them (digest poll), or see the log of compose's parent process")
+    zero = np.zeros(len(next(iter(vectors.values()))), dtype=np.float32)
+    return np.vstack([vectors.get(p.id or 0, zero) for p in papers])
+
+
+# A compose worker ranks with the vectors its parent stored before starting it and never loads
+# the model (+~110 MB a process): a paper changed since keeps its former version's vector, or
+# has no semantic part; a topic or liked paper new since is left out of the semantic signals.
+# compose.workers sets it in each worker.
+STORED_ONLY = False
+CLAIM_WAIT_SECONDS = 30.0  # how long ranking waits for papers another process is embedding
+CLAIM_POLL_SECONDS = 0.1
+
+
+def claimed_vectors(session: Session, embedder: Embedder, papers: Sequence[Paper],
+                    writes: Writes) -> dict[int, tuple[int, bytes]]:
+    """Vectors of these papers (which had none for their version), computed under the same
+    claims as `embed_recent_papers`: on PostgreSQL a paper another process is embedding is
+    waited for (at most CLAIM_WAIT_SECONDS, then computed here too) and read, and what this
+    process claims is re-checked, encoded and saved before its claim is let go. On SQLite (one
+    daemon) every paper is computed here and saved with the caller's transaction (`writes`),
+    after every vector: the write lock is never held while the model runs."""
+    engine = session.get_bind().engine
+    if engine.dialect.name != "postgresql":
+        fresh = list(zip(papers, encode_papers(embedder, papers), strict=True))
         writes.append(partial(save_embeddings, session, embedder.name, fresh))
-        stored.update({p.id or 0: (p.version, data) for p, data in fresh})
-    return np.vstack([np.frombuffer(stored[p.id or 0][1], dtype=np.float32) for p in papers]) \
-        if papers else np.zeros((0, 0), dtype=np.float32)
+        return {p.id or 0: (p.version, data) for p, data in fresh}
+    out: dict[int, tuple[int, bytes]] = {}
+    todo, deadline = list(papers), time.monotonic() + CLAIM_WAIT_SECONDS
+    while todo:
+        late = time.monotonic() >= deadline
+        with claim_ids(engine, EMBED_CLASS, [p.id or 0 for p in todo]) as ours:
+            held = {p.id for p in todo} if late else set(ours)
+            out.update(_embed_claimed(engine, embedder, [p for p in todo if p.id in held])[0])
+        todo = [p for p in todo if p.id not in held]
+        if todo:
+            time.sleep(CLAIM_POLL_SECONDS)
+    return out
 
 
 def encode_papers(embedder: Embedder, papers: Sequence[Paper]) -> list[bytes]:
@@ -222,84 +284,123 @@ def embed_recent_papers(engine: Engine, config: Config, days: float = EMBED_DAYS
     """Compute and store the embeddings of papers changed in the last `days` that have none
     yet (after a poll, so compose finds them ready); returns how many. It stops after
     `budget_seconds` or when `should_stop()` says so, between batches (the rest waits for
-    the next poll, or ranking computes it); replicas claim papers, each embeds its own. Without
-    a semantic ranker it does nothing."""
+    the next poll, or ranking computes it); replicas claim papers, each embeds its own (a
+    paper another process holds is left to it). Without a semantic ranker it does nothing."""
     embedder = semantic_embedder(config)
     if embedder is None:
         return 0
-    since, last, done = utcnow() - timedelta(days=days), 0, 0
-    deadline = time.monotonic() + budget_seconds
-    while not should_stop() and time.monotonic() < deadline:
-        with session_scope(engine) as session:
-            papers = papers_without_embedding(session, embedder.name, since, batch, last)
-        if not papers:
+    with session_scope(engine) as session:
+        drop_other_models_texts(session, embedder.name)
+        ids = papers_without_embedding(session, embedder.name, utcnow() - timedelta(days=days))
+    done, deadline = 0, time.monotonic() + budget_seconds
+    for start in range(0, len(ids), batch):
+        if should_stop() or time.monotonic() >= deadline:
             break
-        last = papers[-1].id or last
+        with session_scope(engine) as session:
+            papers = papers_by_id(session, ids[start:start + batch])
         with claim_ids(engine, EMBED_CLASS, [p.id or 0 for p in papers]) as ours:
             held = set(ours)
-            done += _embed_claimed(engine, embedder, [p for p in papers if p.id in held])
+            done += _embed_claimed(engine, embedder, [p for p in papers if p.id in held])[1]
     return done
 
 
-def _embed_claimed(engine: Engine, embedder: Embedder, papers: Sequence[Paper]) -> int:
-    """Embed and save the claimed papers another process has not done meanwhile (no
-    transaction is open while the model runs)."""
+def _embed_claimed(engine: Engine, embedder: Embedder, papers: Sequence[Paper]
+                   ) -> tuple[dict[int, tuple[int, bytes]], int]:
+    """Vectors of the claimed papers, and how many were encoded: those another process stored
+    meanwhile are read, the others encoded (no transaction is open while the model runs) and
+    saved, all while the caller holds the claims."""
+    if not papers:
+        return {}, 0
     with session_scope(engine) as session:
         stored = stored_embeddings(session, embedder.name, [p.id or 0 for p in papers])
-    todo = [p for p in papers if stored.get(p.id or 0, (0, b""))[0] != p.version]
-    vectors = encode_papers(embedder, todo)
+    ready = {p.id or 0: stored[p.id or 0] for p in papers
+             if stored.get(p.id or 0, (0, b""))[0] == p.version}
+    todo = [p for p in papers if p.id not in ready]
+    fresh = list(zip(todo, encode_papers(embedder, todo), strict=True))
     with session_scope(engine) as session:
-        save_embeddings(session, embedder.name, list(zip(todo, vectors, strict=True)))
-    return len(todo)
+        save_embeddings(session, embedder.name, fresh)
+    return ready | {p.id or 0: (p.version, data) for p, data in fresh}, len(todo)
 
 
 def text_embeddings(session: Session, embedder: Embedder, texts: Sequence[str],
                     writes: Writes) -> np.ndarray:
+    """Unit vectors of short texts (topics) in order (`text_vectors`)."""
+    vectors = text_vectors(session, embedder, texts, writes)
+    return np.vstack([vectors[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
+
+
+def text_key(model: str, text: str) -> str:
+    """The settings key of a text's vector under `model`: `emb:`, the model's tag, the text's
+    hash (55 characters, within the key column's 64)."""
+    return f"{TEXT_PREFIX}{model_tag(model)}:{hashlib.sha1(text.encode()).hexdigest()}"
+
+
+def model_tag(model: str) -> str:
+    """A short tag of a model's identity, shared by all its text vectors' keys."""
+    return hashlib.sha1(model.encode()).hexdigest()[:10]
+
+
+TEXT_PREFIX = "emb:"
+
+
+def drop_other_models_texts(session: Session, model: str) -> None:
+    """Delete the stored text vectors of every model but `model` (and those of before keys
+    named their model): after a model change nothing reads them again. During a rolling
+    upgrade to another model the poll's replica may drop the other version's; those are
+    computed again when next needed (topics are short: ~20 ms each)."""
+    dropped = drop_settings(session, TEXT_PREFIX, f"{TEXT_PREFIX}{model_tag(model)}:")
+    if dropped:
+        log.info("dropped %d topic vectors of other models", dropped)
+
+
+def text_vectors(session: Session, embedder: Embedder, texts: Sequence[str],
+                 writes: Writes) -> dict[str, np.ndarray]:
     """Unit vectors of short texts (topics), cached in the database under the model's
     identity (saving new ones is appended to `writes`): a ranking with nothing new to encode
-    never loads the model."""
-    if not texts:
-        return np.zeros((0, 0), np.float32)
-    keys = {t: "emb:" + hashlib.sha1(f"{embedder.name}\n{t}".encode()).hexdigest()
-            for t in texts}
-    stored = read_settings(session, list(keys.values()))
+    never loads the model. With `STORED_ONLY` a text not stored is left out. No claim is
+    taken: two processes encoding one new topic at once cost ~20 ms twice and store it once
+    (the second write is dropped), cheaper than a claim's round trips for every topic."""
+    keys = {t: text_key(embedder.name, t) for t in texts}
+    stored = read_settings(session, list(keys.values())) if keys else {}
     vectors = {t: np.frombuffer(base64.b64decode(stored[k]), dtype=np.float32)
                for t, k in keys.items() if k in stored}
-    missing = [t for t in texts if t not in vectors]
-    if missing:
+    missing = [t for t in keys if t not in vectors]
+    if missing and not STORED_ONLY:
         for text, vector in zip(missing, embedder.encode(missing), strict=True):
             vectors[text] = vector.astype(np.float32)
         writes.append(partial(add_settings, session, {
             keys[t]: base64.b64encode(vectors[t].tobytes()).decode() for t in missing}))
-    return np.vstack([vectors[t] for t in texts])
+    return vectors
 
 
 def semantic_inputs(session: Session, embedder: Embedder, papers: Sequence[Paper],
-                    interests: Sequence[Interest]) -> SemanticInputs:
+                    interests: Sequence[Interest], keep_topics: bool = True) -> SemanticInputs:
     """Embeddings of the candidates (cached), of every topic, and of every liked paper. What
     was missing is computed first and written after, so on SQLite the write lock is never
-    held while the model runs."""
+    held while the model runs. Without `keep_topics` (a web preview: anyone's words) new
+    topic vectors are not stored; paper vectors always are (papers are few and ours)."""
     topics = sorted({t for i in interests for t in i.topics})
     liked_ids = sorted({p for i in interests for p in i.known_papers})  # voted ones too
     liked_rows = papers_by_canonical_id(session, liked_ids)
     writes: Writes = []
-    topic_vectors = text_embeddings(session, embedder, topics, writes)
-    liked_vectors = cached_embeddings(session, embedder, liked_rows, writes)
+    topic_vectors = text_vectors(session, embedder, topics, writes if keep_topics else [])
+    liked_vectors = paper_vectors(session, embedder, liked_rows, writes)
     inputs = SemanticInputs(
-        papers=cached_embeddings(session, embedder, papers, writes),
-        topics=dict(zip(topics, topic_vectors, strict=True)),
-        liked={p.canonical_id: v for p, v in zip(liked_rows, liked_vectors, strict=True)})
+        papers=cached_embeddings(session, embedder, papers, writes), topics=topic_vectors,
+        liked={p.canonical_id: liked_vectors[p.id or 0] for p in liked_rows
+               if p.id in liked_vectors})
     for write in writes:
         write()
     return inputs
 
 
 def semantic_inputs_or_none(session: Session, embedder: Embedder, papers: Sequence[Paper],
-                            interests: Sequence[Interest]) -> SemanticInputs | None:
+                            interests: Sequence[Interest],
+                            keep_topics: bool = True) -> SemanticInputs | None:
     """`semantic_inputs`, or None (ranking lexical-only, said once in the log) when the model
     fails: a model that cannot load or run never costs a digest."""
     try:
-        return semantic_inputs(session, embedder, papers, interests)
+        return semantic_inputs(session, embedder, papers, interests, keep_topics)
     except SQLAlchemyError:  # the database's own trouble is not the model's: the caller's
         raise
     except Exception as exc:  # any failure of the model itself means lexical-only

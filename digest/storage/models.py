@@ -110,7 +110,8 @@ class Paper(SQLModel, table=True):
     comment: str | None = Field(default=None, sa_type=Text)
     signals: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     first_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
-    changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # indexed: the embedding step after each poll and the corpus version read the recent ones
+    changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
 class Sighting(SQLModel, table=True):
@@ -243,6 +244,17 @@ class PaperEmbedding(SQLModel, table=True):
     model: str = Field(max_length=200)
     version: int = 1
     vector: bytes = Field(sa_type=LargeBinary)
+
+
+class PaperLookup(SQLModel, table=True):
+    """A paper id someone liked or voted on that the arXiv API did not have when last asked:
+    it is not asked for again before `retry_at` (one request a day at most for a bad id)."""
+
+    __tablename__ = "paper_lookups"
+
+    canonical_id: str = Field(primary_key=True, max_length=120)
+    failures: int = 0
+    retry_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class PaperVote(SQLModel, table=True):

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, func, select
 from digest.clock import utcnow
 from digest.sources.records import PaperRecord
 from digest.storage.db import IN_CHUNK, insert_on_conflict, rows_in
-from digest.storage.models import Paper, PaperEmbedding, Sighting
+from digest.storage.models import Paper, PaperEmbedding, PaperLookup, Sighting
 
 NEWER_VERSION_REPLACES = ("title", "abstract", "authors", "categories", "comment", "updated")
 FILLED_WHEN_EMPTY = ("abstract", "authors", "categories", "comment", "doi", "arxiv_id", "url",
@@ -23,6 +23,7 @@ LIKED_SOURCE = "liked"  # the sighting source of papers fetched because a subscr
 RELATIONS = ("preprint_doi", "published_doi")  # signals tying a preprint to its journal version
 PAPERS: Table = Paper.__table__  # type: ignore[attr-defined]
 SIGHTINGS: Table = Sighting.__table__  # type: ignore[attr-defined]
+LOOKUPS: Table = PaperLookup.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -378,14 +379,46 @@ def save_embeddings(session: Session, model: str, vectors: Sequence[tuple[Paper,
                              where=insert.excluded.version >= col(PaperEmbedding.version)))
 
 
-def papers_without_embedding(session: Session, model: str, since: datetime,
-                             limit: int, after_id: int = 0) -> list[Paper]:
-    """Papers first seen or changed since `since` with no embedding under `model` for their
-    current version, with ids above `after_id` (in id order, at most `limit`)."""
+def papers_without_embedding(session: Session, model: str, since: datetime) -> list[int]:
+    """Row ids (ascending) of the papers first seen or changed since `since` with no embedding
+    under `model` for their current version. One query that reads only the window's papers
+    (the index on `changed_at`; nothing orders or pages by id, which would make SQLite walk
+    the whole table), so a poll that stored nothing pays little."""
     current = and_(col(PaperEmbedding.paper_id) == col(Paper.id),
                    col(PaperEmbedding.model) == model,
                    col(PaperEmbedding.version) == col(Paper.version))
-    return list(session.exec(
-        select(Paper).where(col(Paper.changed_at) >= since, col(Paper.id) > after_id,
-                            ~exists().where(current))
-        .order_by(col(Paper.id)).limit(limit)).all())
+    ids = session.exec(select(Paper.id).where(col(Paper.changed_at) >= since,
+                                              ~exists().where(current))).all()
+    return sorted(i for i in ids if i is not None)
+
+
+def papers_by_id(session: Session, ids: Sequence[int]) -> list[Paper]:
+    """The stored papers with these row ids, in id order."""
+    return sorted(rows_in(session, select(Paper), col(Paper.id), list(ids)),
+                  key=lambda p: p.id or 0)
+
+
+def lookups_due(session: Session, canonical_ids: Sequence[str], now: datetime) -> list[str]:
+    """Those of these ids (sorted) that may be looked up now: never looked up in vain, or
+    their `retry_at` has come."""
+    wanted = sorted(set(canonical_ids))
+    waiting = set(rows_in(session, select(PaperLookup.canonical_id)
+                          .where(col(PaperLookup.retry_at) > now),
+                          col(PaperLookup.canonical_id), wanted))
+    return [i for i in wanted if i not in waiting]
+
+
+def record_lookups(session: Session, found: Sequence[str], absent: Sequence[str],
+                   retry_at: datetime) -> None:
+    """After a lookup: the `absent` ids wait until `retry_at` (their failures counted); the
+    `found` ones are forgotten."""
+    if found:
+        for start in range(0, len(found), IN_CHUNK):
+            session.execute(delete(PaperLookup).where(
+                col(PaperLookup.canonical_id).in_(list(found)[start:start + IN_CHUNK])))
+    if absent:
+        stmt = insert_on_conflict(session, LOOKUPS)
+        session.execute(stmt.on_conflict_do_update(
+            index_elements=["canonical_id"],
+            set_={"failures": LOOKUPS.c.failures + 1, "retry_at": stmt.excluded.retry_at}),
+            [{"canonical_id": i, "failures": 1, "retry_at": retry_at} for i in absent])

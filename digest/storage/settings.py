@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -56,3 +57,12 @@ def read_settings(session: Session, keys: Sequence[str]) -> dict[str, str]:
     """The stored values of those of `keys` that are stored."""
     rows = rows_in(session, select(Setting), col(Setting.key), list(keys))
     return {row.key: row.value for row in rows}
+
+
+def drop_settings(session: Session, prefix: str, keep: str) -> int:
+    """Delete the values whose key starts with `prefix` but not with `keep` (derived state of
+    something gone); how many. Neither may hold SQL LIKE wildcards (% or _)."""
+    assert not any(c in prefix + keep for c in "%_"), "LIKE wildcards in a settings prefix"
+    result = session.execute(delete(Setting).where(
+        col(Setting.key).like(prefix + "%"), ~col(Setting.key).like(keep + "%")))
+    return int(getattr(result, "rowcount", 0) or 0)

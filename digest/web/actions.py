@@ -148,7 +148,8 @@ def preview_papers(web: Web, wanted: SubscriberConfig) -> list[PaperView]:
     interest = interest_of(probe)
     with session_scope(web.engine) as session:  # keeps the embeddings ranking caches
         papers = papers_first_seen(session, since, limit=PREVIEW_LIMIT)
-        ranked = rank_configured(session, web.config, papers, [interest])
+        # the visitor's topics are anyone's words: their vectors are not kept
+        ranked = rank_configured(session, web.config, papers, [interest], keep_topics=False)
     picks = ranked.picks[interest.key]
     by_id = {p.canonical_id: p for p in papers}
     return [paper_view(by_id[p.id], why_line(p, ranked.liked_titles)) for p in picks]

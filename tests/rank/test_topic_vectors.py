@@ -1,0 +1,82 @@
+"""Topic vectors are kept per model (the key names the model's tag): after a model change the
+poll's embedding step drops the other models' ones, and the ranking output stays the same."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from digest.cli import main
+from digest.config import load_config
+from digest.rank.minilm import MODEL_DIR
+from digest.rank.semantic import load_embedder
+from digest.rank.stored import (
+    embed_recent_papers,
+    model_tag,
+    semantic_embedder,
+    text_key,
+    text_vectors,
+)
+from digest.storage.db import open_database, session_scope
+from digest.storage.models import Setting
+from digest.storage.settings import add_settings
+from tests.rank.test_minilm import day_config
+from tests.rank.test_semantic import rank
+
+
+def topic_keys(config_path: Path) -> list[str]:
+    engine = open_database(load_config(config_path).database)
+    with Session(engine) as s:
+        return sorted(r.key for r in s.exec(select(Setting).where(col(Setting.key).like("emb:%"))))
+
+
+def test_a_model_change_drops_the_other_models_topic_vectors(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shipped = day_config(tmp_path, 20)
+    assert main(["poll", "-c", str(shipped)]) == 0
+    picks = rank(shipped, capsys)
+    model = semantic_embedder(load_config(shipped))
+    assert model is not None
+    topic = "differentiable rendering of 3D scenes"
+    assert topic_keys(shipped) == [text_key(model.name, topic)]
+    engine = open_database(load_config(shipped).database)
+    with session_scope(engine) as s:  # a vector stored before keys named their model
+        add_settings(s, {"emb:" + "0" * 40: "AAAA"})
+    other = tmp_path / "other" / "minilm-l6"  # the same graph, another tokenizer setting
+    other.mkdir(parents=True)
+    (other / "model.onnx").write_bytes((MODEL_DIR / "model.onnx").read_bytes())
+    (other / "tokenizer.json").write_text((MODEL_DIR / "tokenizer.json").read_text().replace(
+        '"lowercase":true', '"lowercase":false'))
+    (tmp_path / "b").mkdir()
+    changed = load_config(day_config(tmp_path / "b", 20, {
+        "database": load_config(shipped).database, "ranking": {"semantic": {"model": str(other)}}}))
+    embedder = semantic_embedder(changed)
+    assert embedder is not None and model_tag(embedder.name) != model_tag(model.name)
+    embed_recent_papers(engine, changed)  # after a poll: the other model's vectors go
+    assert topic_keys(shipped) == []
+    assert rank(shipped, capsys) == picks  # back to the shipped model: the same ranking
+    assert topic_keys(shipped) == [text_key(model.name, topic)]
+
+
+def test_two_processes_storing_one_new_topic_at_once_both_succeed(engine: Engine) -> None:
+    embedder = load_embedder("onnx", None)
+    topic = "message passing on molecular graphs"
+    first, second = Session(engine), Session(engine)
+    writes: list[list[Any]] = [[], []]
+    got = [text_vectors(s, embedder, [topic], w) for s, w in zip((first, second), writes,
+                                                                  strict=True)]
+    for session, pending in zip((first, second), writes, strict=True):  # one after the other
+        for write in pending:
+            write()
+        session.commit()
+        session.close()
+    assert np.array_equal(got[0][topic], got[1][topic])
+    with Session(engine) as s:
+        assert [r.key for r in s.exec(select(Setting).where(col(Setting.key).like("emb:%")))] \
+            == [text_key(embedder.name, topic)]
+        assert text_vectors(s, embedder, [topic], []).keys() == {topic}
