@@ -113,7 +113,7 @@ class RankParams:
     mmr_lambda: float = 0.8
     mmr_pool: int = 30
     duplicate_cosine: float = 0.9
-    chunk: int = 256
+    chunk: int = 64                  # subscribers scored together (one block of arrays at a time)
     workers: int = 0                 # threads for subscriber chunks; 0 = one per CPU
     followed_bonus: float = 1000.0
     fill_evidence: float = 0.5       # short digests are filled with papers reaching this share
