@@ -226,6 +226,9 @@ def main() -> None:
                     help=f"weights to cross-validate, name=v1,v2,... (default {GRID})")
     ap.add_argument("--no-lopo", action="store_true", help="skip the leave-one-profile-out grid")
     ap.add_argument("--max-tokens", type=int, help="onnx: truncate texts at this many tokens")
+    ap.add_argument("--extra-qrels", type=Path,
+                    help="more dev judgments of our own (e.g. bench/data/qrels_dev_pool.jsonl), "
+                         "added to the shared ones for this run")
     ap.add_argument("--db", type=Path, default=ROOT / "var/bench/rank_quality.db",
                     help="SQLite file kept between runs: papers are embedded once per model")
     args = ap.parse_args()
@@ -264,6 +267,9 @@ def score_ranker(args: argparse.Namespace, config_path: Path, embedder: Embedder
     """Print one ranker's tables: dev, own profiles, leave-one-profile-out; return its nDCG@10
     per profile on the dev set and on our own profiles."""
     qrels = load_qrels(args.shared)
+    if args.extra_qrels:
+        for pid, grades in load_qrels(args.shared, args.extra_qrels).items():
+            qrels[pid].update(grades)
     run_with, day_ids = day_ranker(config_path, embedder)
     run = run_with(params)
     grid = parse_grid(args.grid)

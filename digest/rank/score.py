@@ -323,6 +323,10 @@ def score_chunk(chunk: range, active: Sequence[Interest], day: Day,
             evidence |= best[kind] >= params.min_semantic
             some |= best[kind] >= share * params.min_semantic
             parts[kind] = np.maximum(best[kind], 0.0)
+    if "semantic_liked" in parts and "semantic" in best:
+        has_topics = np.isin(np.arange(chunk.start, chunk.stop), blocks["semantic"].owner)
+        parts["semantic_liked"] = parts["semantic_liked"] * topic_gate(best["semantic"],
+                                                                       has_topics, params)
     if params.normalize:
         parts = {k: p / np.maximum(p.max(axis=1, keepdims=True), 1e-6) for k, p in parts.items()}
     relevance = (params.w_topic * parts["topic"] + params.w_keyword * parts["keyword"]
@@ -348,6 +352,19 @@ def score_chunk(chunk: range, active: Sequence[Interest], day: Day,
         score = np.where(weak, raw, score).astype(np.float32)
     return ChunkView(chunk, score, chosen, scores, category, followed, blocks, side, fitted,
                      weak)
+
+
+def topic_gate(topic_cosine: np.ndarray, has_topics: np.ndarray,
+               params: RankParams) -> np.ndarray:
+    """How much of its closeness to a liked paper a candidate keeps (subscribers x papers):
+    all of it when it is also close to one of the subscriber's topics (cosine >=
+    liked_topic_high), `liked_topic_floor` of it when far from all of them (<= liked_topic_low),
+    linearly between; all of it for subscribers without topics. Liked papers refine the stated
+    topics, they do not replace them."""
+    span = max(params.liked_topic_high - params.liked_topic_low, 1e-6)
+    near = np.clip((topic_cosine - params.liked_topic_low) / span, 0.0, 1.0)
+    gate = params.liked_topic_floor + (1.0 - params.liked_topic_floor) * near
+    return np.where(has_topics[:, None], gate, 1.0).astype(np.float32)
 
 
 def fill_up(chosen: np.ndarray, raw: np.ndarray, min_score: np.ndarray, limits: np.ndarray,
