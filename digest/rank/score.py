@@ -399,16 +399,21 @@ def digest_sizes(max_papers: np.ndarray, followed: np.ndarray) -> np.ndarray:
 
 def mmr_select(score: np.ndarray, similarity: np.ndarray, limits: np.ndarray,
                params: RankParams) -> np.ndarray:
-    """Greedy maximal-marginal-relevance picks per row; -1 pads rows with fewer picks."""
+    """Greedy maximal-marginal-relevance picks per row; -1 pads rows with fewer picks. Each
+    row picks from its own pool, its best max(mmr_pool, its limit) papers in a fixed order
+    (score, then paper), so a row's picks never depend on the other rows of the block."""
     n_rows, n_papers = score.shape
     k = int(limits.max()) if n_rows else 0
-    pool_size = min(max(params.mmr_pool, k), n_papers)
+    own = np.minimum(np.maximum(limits, params.mmr_pool), n_papers)
+    pool_size = int(own.max()) if n_rows else 0
     pool = np.argpartition(-score, pool_size - 1, axis=1)[:, :pool_size]
     rel = np.take_along_axis(score, pool, axis=1)
+    order = np.lexsort((pool, -rel), axis=1)
+    pool, rel = np.take_along_axis(pool, order, axis=1), np.take_along_axis(rel, order, axis=1)
     sim = similarity[pool[:, :, None], pool[:, None, :]]
     chosen = np.full((n_rows, k), -1, dtype=np.int64)
     max_sim = np.zeros_like(rel)
-    taken = ~np.isfinite(rel)
+    taken = ~np.isfinite(rel) | (np.arange(pool_size)[None, :] >= own[:, None])
     rows = np.arange(n_rows)
     lam = params.mmr_lambda
     for step in range(k):

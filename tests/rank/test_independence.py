@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from digest.rank import Interest, rank
+from digest.rank import Interest, RankParams, rank
 from tests.rank.test_rank import real_day
 
 
@@ -41,3 +41,18 @@ def test_one_subscriber_alone_and_among_fifty_others_gets_the_same_list() -> Non
         solo = rank(day, [other], liked_texts=texts)[other.key]
         crowded = rank(day, crowd, liked_texts=texts)[other.key]
         assert [p.id for p in crowded] == [p.id for p in solo]
+
+
+def test_a_long_digest_in_the_same_block_does_not_change_a_short_one() -> None:
+    """Each subscriber's picks come from their own candidate pool (max(mmr_pool, their digest
+    size)): a subscriber who takes 100 papers, ranked in the same block, leaves a ten-paper
+    digest as it is alone (diversity weighed strongly, so papers past the 30th could win)."""
+    day = real_day()
+    params = RankParams(mmr_lambda=0.1)
+    target = Interest("ada@example.org", topics=("large language models for reasoning",),
+                      keywords=("reasoning", "language model"), max_papers=10)
+    greedy = Interest("bob@example.org", topics=("learning",), max_papers=100)
+    alone = rank(day, [target], params=params)[target.key]
+    together = rank(day, [greedy, target], params=params)[target.key]
+    assert len(alone) == 10
+    assert [p.id for p in together] == [p.id for p in alone]
