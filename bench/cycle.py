@@ -11,7 +11,9 @@ loop sending one message per subscriber over one connection. The cycle is the da
 child processes from a few thousand subscribers on). Prints min / median / max over the runs,
 and total / floors. Peak RSS is the most the run's processes held at once: this process and
 its compose workers (their resident sets summed, sampled every 0.1 s; the SMTP sink, the
-mail server's side, is not counted), beside this process's own peak.
+mail server's side, is not counted), beside this process's own peak. The database is set
+up (corpus parsed and stored, subscribers, embeddings) in a child process, so none of that
+is in the cycle's memory.
 
     .venv/bin/python bench/cycle.py [--subscribers 10000] [--runs 3] [--db postgresql+psycopg://...]
         [--processes N]   (compose workers; 0: compose in the cycle's process; default: the daemon's)
@@ -24,9 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import ctypes
-import gc
 import json
 import math
 import multiprocessing
@@ -179,17 +178,24 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
-def embed_stored(config: Any) -> None:
-    """With the semantic ranker on, the stored papers' embeddings (computed when papers are
-    stored, not in the cycle) and the subscribers' topics', in another process: the model's
-    memory is not the cycle's."""
-    if semantic_embedder(config) is None:
-        return
-    child = multiprocessing.get_context("spawn").Process(target=_embed, args=(config,))
+def set_up(config: Any, subscribers: int, papers: int) -> None:
+    """Store the corpus and the subscribers and, with the semantic ranker on, the stored papers'
+    embeddings (computed when papers are stored, not in the cycle) and the subscribers'
+    topics', in another process: the parsed corpus and the model are not the cycle's memory."""
+    child = multiprocessing.get_context("spawn").Process(target=_set_up,
+                                                         args=(config, subscribers, papers))
     child.start()
     child.join()
     if child.exitcode:
-        sys.exit(f"embedding the stored papers failed (exit code {child.exitcode})")
+        sys.exit(f"setting up the database failed (exit code {child.exitcode})")
+
+
+def _set_up(config: Any, subscribers: int, papers: int) -> None:
+    engine = open_database(config.database)
+    add_subscribers(engine, subscribers, store_papers(engine, papers))
+    engine.dispose()
+    if semantic_embedder(config) is not None:
+        _embed(config)
 
 
 def _embed(config: Any) -> None:
@@ -220,13 +226,8 @@ def _measure(args: argparse.Namespace, port: int, sink: Any) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         config = load_config(write_config(tmp, port, args.db, args.connections, args.lexical))
+        set_up(config, args.subscribers, args.papers)
         engine = open_database(config.database)
-        liked_pool = store_papers(engine, args.papers)
-        add_subscribers(engine, args.subscribers, liked_pool)
-        embed_stored(config)
-        gc.collect()  # the corpus read for the setup is the benchmark's, not the daemon's
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None).malloc_trim(0)
         rss_setup = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         tree = TreeRss(skip=sink.pid)
         start = time.perf_counter()
