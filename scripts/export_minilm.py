@@ -2,8 +2,9 @@
 
 The folder gets the model as one ONNX graph — BERT, mean pooling and normalisation, what
 sentence-transformers computes — with its matrices quantised to int8 per output channel
-(ONNX Runtime's dynamic quantisation: 23 MB, about twice as fast on a CPU as float32, cosine
->= 0.98 to the float model), and the tokenizer. Run once by a maintainer when the model changes:
+(ONNX Runtime's dynamic quantisation with 7-bit weights: 23 MB, about twice as fast on a CPU
+as float32, cosine >= 0.98 to the float model), and the tokenizer. Run once by a maintainer
+when the model changes:
     python scripts/export_minilm.py SOURCE_FOLDER
 """
 
@@ -61,8 +62,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         graph = Path(tmp) / "float.onnx"
         export(args.source, graph)
+        # reduce_range: 7-bit weights, so the u8 x s8 pair sums of CPUs without VNNI (AVX2,
+        # AVX-512 without VNNI) fit their 16-bit accumulators and never saturate; the model
+        # then gives the same vectors on every x86 CPU (cosine to torch min 0.989 vs 0.992)
         quantize_dynamic(str(graph), str(args.target / "model.onnx"),
-                         weight_type=QuantType.QInt8, per_channel=True)
+                         weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
     shutil.copy(args.source / "tokenizer.json", args.target / "tokenizer.json")
     size = sum(f.stat().st_size for f in args.target.iterdir()) / 1e6
     print(f"wrote {args.target}: {size:.1f} MB")

@@ -118,9 +118,9 @@ class RankParams:
     followed_bonus: float = 1000.0
     fill_evidence: float = 0.5       # short digests are filled with papers reaching this share
                                      # of the evidence bar (1: no filling; never with min_score)
-    liked_topic_low: float = 0.1     # semantic mode: a candidate whose cosine to every topic is at
+    liked_topic_low: float = 0.15    # semantic mode: a candidate whose cosine to every topic is at
     liked_topic_high: float = 0.3    # most `low` keeps `floor` of its closeness to liked papers,
-    liked_topic_floor: float = 0.0   # one at least `high` from a topic all of it (floor 1: off)
+    liked_topic_floor: float = 0.3   # one at least `high` from a topic all of it (floor 1: off)
     # the reader's votes (digest/rank/feedback.py); none of these matter without votes
     w_feedback: float = 2.0          # bound of the feedback component (tanh of the model's score)
     min_feedback: float = 0.1        # feedback that counts as evidence on its own
