@@ -10,9 +10,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache, partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy.engine import Engine
@@ -40,12 +40,14 @@ from digest.storage.papers import (
 )
 from digest.storage.settings import (
     add_settings,
+    delete_settings,
     drop_settings,
     read_setting,
     read_settings,
+    setting_keys,
     write_setting,
 )
-from digest.storage.subscribers import library_texts, liked_ids
+from digest.storage.subscribers import library_texts, liked_ids, subscriber_interests
 from digest.text import one_line
 
 if TYPE_CHECKING:
@@ -74,10 +76,7 @@ def interest_of(row: Subscriber) -> Interest:
     """The ranker's view of a stored subscriber (control characters a row may still hold from
     before they were refused at input become spaces)."""
     i = row.interests
-
-    def strings(name: str) -> tuple[str, ...]:
-        return tuple(s for x in i.get(name) or () if (s := one_line(str(x))))
-
+    strings = partial(interest_strings, i)
     return Interest(
         key=row.email, topics=strings("topics"), keywords=strings("keywords"),
         authors=strings("authors"), categories=strings("categories"),
@@ -87,6 +86,12 @@ def interest_of(row: Subscriber) -> Interest:
         max_papers=int(i.get("max_papers") or 10),
         trending_weight=float(i.get("trending_weight", 0.1)),
     )
+
+
+def interest_strings(interests: dict[str, Any], name: str) -> tuple[str, ...]:
+    """One list of a subscriber's interests as the ranker reads it (each entry on one line,
+    empty ones left out)."""
+    return tuple(s for x in interests.get(name) or () if (s := one_line(str(x))))
 
 
 def interests_with_votes(session: Session, rows: Sequence[Subscriber],
@@ -290,7 +295,7 @@ def embed_recent_papers(engine: Engine, config: Config, days: float = EMBED_DAYS
     if embedder is None:
         return 0
     with session_scope(engine) as session:
-        drop_other_models_texts(session, embedder.name)
+        prune_text_vectors(session, embedder.name, utcnow().date())
         ids = papers_without_embedding(session, embedder.name, utcnow() - timedelta(days=days))
     done, deadline = 0, time.monotonic() + budget_seconds
     for start in range(0, len(ids), batch):
@@ -343,14 +348,27 @@ def model_tag(model: str) -> str:
 TEXT_PREFIX = "emb:"
 
 
-def drop_other_models_texts(session: Session, model: str) -> None:
-    """Delete the stored text vectors of every model but `model` (and those of before keys
-    named their model): after a model change nothing reads them again. During a rolling
-    upgrade to another model the poll's replica may drop the other version's; those are
-    computed again when next needed (topics are short: ~20 ms each)."""
-    dropped = drop_settings(session, TEXT_PREFIX, f"{TEXT_PREFIX}{model_tag(model)}:")
+TEXTS_PRUNED = "topic_vectors_pruned"  # the UTC date unused topic vectors were last dropped
+
+
+def prune_text_vectors(session: Session, model: str, today: date) -> int:
+    """Delete the stored text vectors nothing reads any more; how many. Every time: those of
+    every model but `model` (and those of before keys named their model). Once a day: those
+    of `model` no stored subscriber's topics need (edited away, or the subscriber removed).
+    During a rolling upgrade to another model the poll's replica may drop the other
+    version's; they are computed again when next needed (topics are short: ~20 ms each)."""
+    tag = f"{TEXT_PREFIX}{model_tag(model)}:"
+    dropped = drop_settings(session, TEXT_PREFIX, tag)
+    if read_setting(session, TEXTS_PRUNED) != today.isoformat():
+        live = {text_key(model, t) for i in subscriber_interests(session)
+                for t in interest_strings(i, "topics")}
+        unused = [k for k in setting_keys(session, tag) if k not in live]
+        delete_settings(session, unused)
+        write_setting(session, TEXTS_PRUNED, today.isoformat())
+        dropped += len(unused)
     if dropped:
-        log.info("dropped %d topic vectors of other models", dropped)
+        log.info("dropped %d topic vectors nothing reads any more", dropped)
+    return dropped
 
 
 def text_vectors(session: Session, embedder: Embedder, texts: Sequence[str],

@@ -10,7 +10,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from digest.storage.db import insert_on_conflict, rows_in
+from digest.storage.db import IN_CHUNK, insert_on_conflict, rows_in
 from digest.storage.models import Setting
 
 
@@ -66,3 +66,15 @@ def drop_settings(session: Session, prefix: str, keep: str) -> int:
     result = session.execute(delete(Setting).where(
         col(Setting.key).like(prefix + "%"), ~col(Setting.key).like(keep + "%")))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def setting_keys(session: Session, prefix: str) -> list[str]:
+    """The stored keys that start with `prefix` (which may hold no LIKE wildcard: % or _)."""
+    assert not any(c in prefix for c in "%_"), "LIKE wildcards in a settings prefix"
+    return list(session.exec(select(Setting.key).where(col(Setting.key).like(prefix + "%"))))
+
+
+def delete_settings(session: Session, keys: Sequence[str]) -> None:
+    """Delete these keys' values (one statement per chunk)."""
+    for start in range(0, len(keys), IN_CHUNK):
+        session.execute(delete(Setting).where(col(Setting.key).in_(keys[start:start + IN_CHUNK])))

@@ -142,6 +142,11 @@ def active_by_ids(session: Session, ids: Sequence[int]) -> dict[int, Subscriber]
     return {row.id or 0: row for row in rows_in(session, stmt, col(Subscriber.id), list(ids))}
 
 
+def subscriber_interests(session: Session) -> list[dict[str, Any]]:
+    """The interests of every stored subscriber, whatever their status (one column read)."""
+    return [dict(i or {}) for i in session.exec(select(Subscriber.interests)).all()]
+
+
 def all_subscribers(session: Session) -> list[Subscriber]:
     """Every subscriber, by address."""
     return list(session.exec(select(Subscriber).order_by(col(Subscriber.email))).all())

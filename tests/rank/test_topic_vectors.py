@@ -1,8 +1,10 @@
 """Topic vectors are kept per model (the key names the model's tag): after a model change the
-poll's embedding step drops the other models' ones, and the ranking output stays the same."""
+poll's embedding step drops the other models' ones, and once a day those no subscriber's
+topics need; the ranking output stays the same."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from digest.rank.semantic import load_embedder
 from digest.rank.stored import (
     embed_recent_papers,
     model_tag,
+    prune_text_vectors,
     semantic_embedder,
     text_key,
     text_vectors,
@@ -80,3 +83,31 @@ def test_two_processes_storing_one_new_topic_at_once_both_succeed(engine: Engine
         assert [r.key for r in s.exec(select(Setting).where(col(Setting.key).like("emb:%")))] \
             == [text_key(embedder.name, topic)]
         assert text_vectors(s, embedder, [topic], []).keys() == {topic}
+
+
+def test_topic_vectors_no_subscriber_needs_are_dropped_once_a_day(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = day_config(tmp_path, 20)
+    assert main(["poll", "-c", str(before)]) == 0
+    rank(before, capsys)
+    (tmp_path / "b").mkdir()  # the subscriber edits their topics
+    after = day_config(tmp_path / "b", 20, {"database": load_config(before).database})
+    doc = after.read_text().replace("differentiable rendering of 3D scenes", "protein folding")
+    after.write_text(doc)
+    rank(after, capsys)
+    model = semantic_embedder(load_config(after))
+    assert model is not None
+    new, old = (text_key(model.name, t) for t in
+                ("protein folding", "differentiable rendering of 3D scenes"))
+    assert topic_keys(after) == sorted([new, old])
+    engine = open_database(load_config(after).database)
+    today = date(2026, 6, 12)
+    with session_scope(engine) as s:
+        assert prune_text_vectors(s, model.name, today) == 1
+    assert topic_keys(after) == [new]
+    stray = text_key(model.name, "a topic nobody has")
+    with session_scope(engine) as s:
+        add_settings(s, {stray: "AAAA"})
+        assert prune_text_vectors(s, model.name, today) == 0  # done for today
+        assert prune_text_vectors(s, model.name, today + timedelta(days=1)) == 1
+    assert topic_keys(after) == [new]
