@@ -10,7 +10,10 @@ per-profile deltas, profiles worse by more than 0.05, the mean delta's standard 
 the profiles (with how many gained or lost, and the mean without the largest gain), a
 leave-one-profile-out figure over a small grid of the feedback knobs, and a "library-only"
 cold start (liked papers read from a BibTeX file of each profile's liked ids, no topics or
-keywords) against the profile as given.
+keywords) against the profile as given. The same with-vs-without table follows for our own
+ten profiles (bench/data/profiles_own.yaml, judged in qrels_own.jsonl, whose pools came from
+runs without feedback: watch their judged@10), which no grid or default was chosen on: a
+held-out check of the dev figures.
 
 `--extra-qrels FILE` adds judgments (rows as in qrels_dev.jsonl, e.g. bench/data/
 qrels_feedback_pool.jsonl: the papers the feedback runs put in a top 10 that the dev set had
@@ -20,7 +23,7 @@ their scores change; the table titles say which judgments scored them.
 
     .venv/bin/python bench/feedback_quality.py [--shared ../shared] [--no-semantic]
         [--backend onnx] [--set w_feedback=2 ...] [--grid w_feedback=1,2,3 ...] [--no-lopo]
-        [--workdir DIR] [--extra-qrels FILE]
+        [--workdir DIR] [--extra-qrels FILE] [--no-own]
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from pathlib import Path
 import rank_quality
 from rank_quality import (  # bench/ is on the path when this runs as a script
     DAYS,
+    OWN_PROFILES,
+    OWN_QRELS,
     ROOT,
     build_config,
     leave_one_profile_out,
@@ -191,22 +196,26 @@ def library_only(world: World, tmp: Path) -> tuple[list[Interest], str]:
     return out, how
 
 
-def load_world(shared: Path, tmp: Path) -> World:
-    """Ingest the corpus into a fresh SQLite database and read back the dev subscribers."""
-    config_path = build_config(shared, tmp)
+def load_world(shared: Path, tmp: Path) -> tuple[World, World]:
+    """Ingest the corpus into a fresh SQLite database and read back the subscribers: the dev
+    set's, and our own ten profiles (bench/data/profiles_own.yaml, judged in qrels_own.jsonl)
+    as a second world on the same papers."""
+    config_path = build_config(shared, tmp, OWN_PROFILES)
     config = load_config(config_path)
     engine = open_database(config.database)
     asyncio.run(poll_sources(config, engine, force=True))
-    qrels = load_qrels(shared)
+    qrels, own_qrels = load_qrels(shared), load_qrels(shared, OWN_QRELS)
     with session_scope(engine) as session:
-        rows = sync_subscribers(session, config.subscribers)
-        interests = [i for r in rows if profile_of((i := interest_of(r)).key) in qrels]
+        everyone = [interest_of(r) for r in sync_subscribers(session, config.subscribers)]
         papers = {day: papers_published(session, date.fromisoformat(day),
                                         date.fromisoformat(day)) for day in DAYS}
         for day_rows in papers.values():
             for row in day_rows:
                 session.expunge(row)
-    return World(engine, papers, interests, qrels)
+    return (World(engine, papers, [i for i in everyone if profile_of(i.key) in qrels], qrels),
+            World(engine, papers, [i for i in everyone if profile_of(i.key) in own_qrels],
+                  own_qrels, qrels_label=f"our own profiles, judged in {OWN_QRELS.name}; "
+                  "never in the grid"))
 
 
 def report(title: str, world: World, params: RankParams, embedder: Embedder | None,
@@ -293,6 +302,8 @@ def main() -> None:
     ap.add_argument("--backend", default=SemanticConfig().backend,
                     help="semantic backend (default: the config's, %(default)s)")
     ap.add_argument("--no-lopo", action="store_true", help="skip the leave-one-profile-out grid")
+    ap.add_argument("--no-own", action="store_true",
+                    help="skip the table of our own profiles (held out from any tuning)")
     ap.add_argument("--workdir", type=Path, help="keep the database (and its cached embeddings) "
                     "here between runs instead of in a temporary folder")
     ap.add_argument("--extra-qrels", type=Path, metavar="FILE",
@@ -308,7 +319,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         tmp = args.workdir or Path(scratch)
         tmp.mkdir(parents=True, exist_ok=True)
-        world = load_world(args.shared, tmp)
+        world, own = load_world(args.shared, tmp)
         if args.extra_qrels:
             world = with_extra_qrels(world, args.extra_qrels)
         print("feedback knobs: " + ", ".join(f"{k}={getattr(params, k):g}" for k in (
@@ -317,6 +328,8 @@ def main() -> None:
             "w_feedback_more", "feedback_ramp")))
         for title, embedder in modes:
             report(title, world, params, embedder, grid, not args.no_lopo)
+            if not args.no_own:
+                report(title, own, params, embedder, grid, False)
         for title, embedder in modes:
             cold_start(world, tmp, params, embedder, title)
 
