@@ -397,19 +397,32 @@ def digest_sizes(max_papers: np.ndarray, followed: np.ndarray) -> np.ndarray:
     return np.minimum(np.maximum(max_papers, followed), MAX_PAPERS)
 
 
+def best_first(score: np.ndarray, size: int) -> np.ndarray:
+    """Each row's `size` best columns by score, then column, best first: a partition, and a
+    full (stable) sort only for the rows whose ties straddle the cut."""
+    pool = np.argpartition(-score, size - 1, axis=1)[:, :size]
+    rel = np.take_along_axis(score, pool, axis=1)
+    cut = rel.min(axis=1, keepdims=True)
+    straddle = np.isfinite(cut[:, 0]) & ((score == cut).sum(axis=1) > (rel == cut).sum(axis=1))
+    if straddle.any():
+        pool[straddle] = np.argsort(-score[straddle], axis=1, kind="stable")[:, :size]
+        rel = np.take_along_axis(score, pool, axis=1)
+    order = np.lexsort((pool, -rel), axis=1)
+    return np.take_along_axis(pool, order, axis=1)
+
+
 def mmr_select(score: np.ndarray, similarity: np.ndarray, limits: np.ndarray,
                params: RankParams) -> np.ndarray:
     """Greedy maximal-marginal-relevance picks per row; -1 pads rows with fewer picks. Each
-    row picks from its own pool, its best max(mmr_pool, its limit) papers in a fixed order
-    (score, then paper), so a row's picks never depend on the other rows of the block."""
+    row picks from its own pool, its best max(mmr_pool, its limit) papers by score, then
+    paper (ties, as category-only or followed-author scores have, go to the earlier paper),
+    so a row's picks never depend on the other rows of the block."""
     n_rows, n_papers = score.shape
     k = int(limits.max()) if n_rows else 0
     own = np.minimum(np.maximum(limits, params.mmr_pool), n_papers)
     pool_size = int(own.max()) if n_rows else 0
-    pool = np.argpartition(-score, pool_size - 1, axis=1)[:, :pool_size]
+    pool = best_first(score, pool_size)
     rel = np.take_along_axis(score, pool, axis=1)
-    order = np.lexsort((pool, -rel), axis=1)
-    pool, rel = np.take_along_axis(pool, order, axis=1), np.take_along_axis(rel, order, axis=1)
     sim = similarity[pool[:, :, None], pool[:, None, :]]
     chosen = np.full((n_rows, k), -1, dtype=np.int64)
     max_sim = np.zeros_like(rel)

@@ -56,3 +56,21 @@ def test_a_long_digest_in_the_same_block_does_not_change_a_short_one() -> None:
     together = rank(day, [greedy, target], params=params)[target.key]
     assert len(alone) == 10
     assert [p.id for p in together] == [p.id for p in alone]
+
+
+def test_tied_scores_break_the_same_way_alone_and_in_a_block() -> None:
+    """A category-only subscriber's papers all score the same: which ten they get must not
+    depend on a 100-paper digest ranked in the same block (ties go to the earlier paper)."""
+    day = real_day()
+    counts: dict[str, int] = {}
+    for paper in day:
+        for cat in paper.categories:
+            counts[cat] = counts.get(cat, 0) + 1
+    busiest = max(counts, key=lambda c: counts[c])
+    assert counts[busiest] > 40  # far more tied papers than the digest or the MMR pool holds
+    target = Interest("cat@example.org", categories=(busiest,), max_papers=10)
+    greedy = Interest("bob@example.org", topics=("learning",), max_papers=100)
+    alone = rank(day, [target])[target.key]
+    together = rank(day, [greedy, target])[target.key]
+    assert len(alone) == 10
+    assert [p.id for p in together] == [p.id for p in alone]
