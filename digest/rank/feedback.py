@@ -199,10 +199,13 @@ def _points(interest: Interest, inputs: FeedbackInputs,
 
 
 def feedback_chunk(chunk: range, active: Sequence[Interest], inputs: FeedbackInputs | None,
-                   params: RankParams) -> FeedbackChunk | None:
+                   params: RankParams, gate: np.ndarray | None = None) -> FeedbackChunk | None:
     """Fit the models of the chunk's voters (the rest pay nothing) and score every paper: the
     model's tanh times w_feedback, plus w_feedback_more times the closeness to more-voted papers,
-    both ramped in by the number of votes (w_feedback 0 turns feedback off)."""
+    both ramped in by the number of votes (w_feedback 0 turns feedback off). `gate` (chunk x
+    papers, semantic mode): how much of its closeness to a liked paper each paper keeps, as
+    far as it is also close to a topic (score.topic_gate); closeness to a more-voted paper by
+    meaning keeps the same share."""
     if inputs is None or params.w_feedback <= 0:
         return None
     own = {s: pts for s in range(len(chunk))
@@ -275,7 +278,7 @@ def feedback_chunk(chunk: range, active: Sequence[Interest], inputs: FeedbackInp
         groups = [[(where[p], w) for p, vote, w in own[s] if vote > 0] for s in subs]
         given = np.asarray([len(g) for g in groups], dtype=np.float32)
         component += params.w_feedback_more * _ramp(given, alone, params)[:, None] \
-            * _closeness(parts, groups, params)
+            * _closeness(parts, groups, params, gate[subs] if gate is not None else None)
     values = np.zeros((len(chunk), inputs.k_neg_day.shape[1]), dtype=np.float32)
     values[subs] = component / params.w_feedback
     points = [[(p, v) for p, v, _ in own[s]] for s in subs]
@@ -300,16 +303,21 @@ def _ramp(votes: np.ndarray, alone: np.ndarray, params: RankParams) -> np.ndarra
 
 
 def _closeness(parts: tuple[np.ndarray, np.ndarray | None, np.ndarray],
-               groups: list[list[tuple[int, float]]], params: RankParams) -> np.ndarray:
+               groups: list[list[tuple[int, float]]], params: RankParams,
+               gate: np.ndarray | None = None) -> np.ndarray:
     """Per group of voted papers (training rows, decay weights), every paper's closeness to
     its nearest one, scored like a liked paper's: the best tf-idf cosine and the best
-    embedding cosine, each scaled by its best value of the day, weighted w_liked and
-    w_semantic_liked."""
+    embedding cosine (times `gate`, the share a liked paper's would keep), each scaled by its
+    best value of the day, weighted w_liked and w_semantic_liked."""
     lexical, embedded, _ = parts
     out = params.w_liked * _nearest(lexical, groups, params.normalize)
     if embedded is not None:
-        out += params.w_semantic_liked * _nearest(np.maximum(embedded, 0.0), groups,
-                                                  params.normalize)
+        near = _nearest(np.maximum(embedded, 0.0), groups, 0.0)
+        if gate is not None:
+            near *= gate
+        if params.normalize:
+            near /= np.maximum(near.max(axis=1, keepdims=True), 1e-6)
+        out += params.w_semantic_liked * near
     return out
 
 

@@ -323,17 +323,18 @@ def score_chunk(chunk: range, active: Sequence[Interest], day: Day,
             evidence |= best[kind] >= params.min_semantic
             some |= best[kind] >= share * params.min_semantic
             parts[kind] = np.maximum(best[kind], 0.0)
+    gate = None  # closeness to liked (and more-voted) papers counts as far as near a topic
     if "semantic_liked" in parts and "semantic" in best:
         has_topics = np.isin(np.arange(chunk.start, chunk.stop), blocks["semantic"].owner)
-        parts["semantic_liked"] = parts["semantic_liked"] * topic_gate(best["semantic"],
-                                                                       has_topics, params)
+        gate = topic_gate(best["semantic"], has_topics, params)
+        parts["semantic_liked"] = parts["semantic_liked"] * gate
     if params.normalize:
         parts = {k: p / np.maximum(p.max(axis=1, keepdims=True), 1e-6) for k, p in parts.items()}
     relevance = (params.w_topic * parts["topic"] + params.w_keyword * parts["keyword"]
                  + params.w_liked * parts["liked"] + params.w_category * category
                  + params.w_semantic * parts.get("semantic", 0.0)
                  + params.w_semantic_liked * parts.get("semantic_liked", 0.0))
-    fitted = feedback_chunk(chunk, active, feedback, params)
+    fitted = feedback_chunk(chunk, active, feedback, params, gate)
     if fitted is not None:  # only chunks with voters; the others' scores stay bit for bit
         evidence |= (fitted.values >= params.min_feedback) & fitted.voters[:, None]
         relevance = relevance + params.w_feedback * fitted.values

@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
 
 from digest.rank import Candidate, Interest, Pick, RankParams, Vote, rank
+from digest.rank.semantic import SemanticInputs
 from tests.rank.test_independence import others
 from tests.rank.test_rank import real_day
 
@@ -195,3 +197,34 @@ def test_a_more_voted_paper_lifts_its_neighbours_like_a_liked_paper() -> None:
         base = feedback_score(voter, replace(params, w_feedback_more=0.0), closest.id)
         assert got - base == pytest.approx(more * params.w_liked, rel=1e-4)
     assert feedback_score(voter, params) > model_only > 0
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def test_closeness_to_a_more_voted_paper_by_meaning_is_gated_like_a_liked_papers() -> None:
+    """Semantic mode: a liked paper's pull counts as far as the candidate is also near a topic
+    (score.topic_gate); a more-voted paper counts like a liked paper, so its twin far from every
+    topic gets less from the vote than with the gate off (liked_topic_floor 1), and a
+    subscriber without topics keeps all of it."""
+    dim = 8
+    axes = np.eye(dim, dtype=np.float32)
+    vectors = {"near": unit(axes[0] + axes[1]), "twin": unit(0.05 * axes[0] + axes[1]),
+               "other": unit(axes[2])}
+    day = [Candidate(pid, f"Paper {word}", f"An abstract about {word} things.")
+           for pid, word in zip(vectors, ("alpha", "bravo", "charlie"), strict=True)]
+    semantic = SemanticInputs(np.vstack(list(vectors.values())), {"crops": axes[0]},
+                              {"voted": axes[1]})
+    texts = {"voted": ("A voted paper", "About drones and detection.")}
+
+    def pull(interest: Interest, floor: float) -> float:
+        params = RankParams(liked_topic_floor=floor, w_feedback=1.0, feedback_ramp=0.0)
+        picks = rank(day, [interest], liked_texts=texts, semantic=semantic, params=params)
+        return sum(r.score for p in picks[interest.key] if p.id == "twin" for r in p.reasons
+                   if r.kind == "feedback")  # 0 when the twin is not picked at all
+
+    voter = Interest("v@example.org", topics=("crops",), votes=(Vote("voted", 1, 0.0),))
+    assert pull(voter, 1.0) > 1.0 > pull(voter, 0.0) + 0.5
+    alone = Interest("w@example.org", votes=(Vote("voted", 1, 0.0),))
+    assert pull(alone, 0.0) == pytest.approx(pull(alone, 1.0))
