@@ -254,24 +254,56 @@ CLAIM_POLL_SECONDS = 0.1
 def claimed_vectors(session: Session, embedder: Embedder, papers: Sequence[Paper],
                     writes: Writes) -> dict[int, tuple[int, bytes]]:
     """Vectors of these papers (which had none for their version), computed under the same
-    claims as `embed_recent_papers`: on PostgreSQL a paper another process is embedding is
-    waited for (at most CLAIM_WAIT_SECONDS, then computed here too) and read, and what this
-    process claims is re-checked, encoded and saved before its claim is let go. On SQLite (one
-    daemon) every paper is computed here and saved with the caller's transaction (`writes`),
-    after every vector: the write lock is never held while the model runs."""
+    claims as `embed_recent_papers`, with the caller's transaction ended first (`end_reads`):
+    no connection of the caller's stays idle in a transaction while claims are waited for or
+    the model runs. On PostgreSQL `shared_vectors` computes them with the other replicas. On
+    SQLite (one daemon) every paper is computed here and saved with the caller's session
+    (`writes`), after every vector: the write lock is never held while the model runs."""
+    end_reads(session)
     engine = session.get_bind().engine
-    if engine.dialect.name != "postgresql":
-        fresh = list(zip(papers, encode_papers(embedder, papers), strict=True))
-        writes.append(partial(save_embeddings, session, embedder.name, fresh))
-        return {p.id or 0: (p.version, data) for p, data in fresh}
+    if engine.dialect.name == "postgresql":
+        return shared_vectors(engine, embedder, papers)
+    fresh = list(zip(papers, encode_papers(embedder, papers), strict=True))
+    writes.append(partial(save_embeddings, session, embedder.name, fresh))
+    return {p.id or 0: (p.version, data) for p, data in fresh}
+
+
+def end_reads(session: Session) -> None:
+    """Commit the caller's transaction (what it loaded stays loaded, its connection goes back
+    to the pool) before the model runs: its next query opens a new one."""
+    if not session.in_transaction():
+        return
+    keep, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = keep
+
+
+EMBED_BATCH = 64  # papers claimed, encoded and saved together (the poll's and ranking's)
+
+
+def shared_vectors(engine: Engine, embedder: Embedder, papers: Sequence[Paper]
+                   ) -> dict[int, tuple[int, bytes]]:
+    """PostgreSQL: vectors of these papers, EMBED_BATCH at a time under claims, so replicas
+    ranking the same papers share the work: what this process claims is re-checked, encoded
+    and saved before its claim is let go; a paper another process holds is waited for and
+    read. The wait (CLAIM_WAIT_SECONDS) starts again whenever a paper is done, so only a
+    process making no progress at all for that long is given up on (then computed here)."""
     out: dict[int, tuple[int, bytes]] = {}
     todo, deadline = list(papers), time.monotonic() + CLAIM_WAIT_SECONDS
     while todo:
-        late = time.monotonic() >= deadline
-        with claim_ids(engine, EMBED_CLASS, [p.id or 0 for p in todo]) as ours:
-            held = {p.id for p in todo} if late else set(ours)
-            out.update(_embed_claimed(engine, embedder, [p for p in todo if p.id in held])[0])
-        todo = [p for p in todo if p.id not in held]
+        late, left = time.monotonic() >= deadline, []
+        for start in range(0, len(todo), EMBED_BATCH):
+            batch = todo[start:start + EMBED_BATCH]
+            with claim_ids(engine, EMBED_CLASS, [p.id or 0 for p in batch]) as ours:
+                held = {p.id for p in batch} if late else set(ours)
+                out.update(_embed_claimed(engine, embedder,
+                                          [p for p in batch if p.id in held])[0])
+            left += [p for p in batch if p.id not in held]
+        if len(left) < len(todo):
+            deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+        todo = left
         if todo:
             time.sleep(CLAIM_POLL_SECONDS)
     return out
@@ -284,7 +316,7 @@ def encode_papers(embedder: Embedder, papers: Sequence[Paper]) -> list[bytes]:
 
 
 def embed_recent_papers(engine: Engine, config: Config, days: float = EMBED_DAYS,
-                        batch: int = 64, budget_seconds: float = EMBED_BUDGET_SECONDS,
+                        batch: int = EMBED_BATCH, budget_seconds: float = EMBED_BUDGET_SECONDS,
                         should_stop: Callable[[], bool] = lambda: False) -> int:
     """Compute and store the embeddings of papers changed in the last `days` that have none
     yet (after a poll, so compose finds them ready); returns how many. It stops after
@@ -374,7 +406,8 @@ def prune_text_vectors(session: Session, model: str, today: date) -> int:
 def text_vectors(session: Session, embedder: Embedder, texts: Sequence[str],
                  writes: Writes) -> dict[str, np.ndarray]:
     """Unit vectors of short texts (topics), cached in the database under the model's
-    identity (saving new ones is appended to `writes`): a ranking with nothing new to encode
+    identity (saving new ones is appended to `writes`; the caller's transaction is ended
+    before the model runs): a ranking with nothing new to encode
     never loads the model. With `STORED_ONLY` a text not stored is left out. No claim is
     taken: two processes encoding one new topic at once cost ~20 ms twice and store it once
     (the second write is dropped), cheaper than a claim's round trips for every topic."""
@@ -384,6 +417,7 @@ def text_vectors(session: Session, embedder: Embedder, texts: Sequence[str],
                for t, k in keys.items() if k in stored}
     missing = [t for t in keys if t not in vectors]
     if missing and not STORED_ONLY:
+        end_reads(session)
         for text, vector in zip(missing, embedder.encode(missing), strict=True):
             vectors[text] = vector.astype(np.float32)
         writes.append(partial(add_settings, session, {
@@ -394,8 +428,9 @@ def text_vectors(session: Session, embedder: Embedder, texts: Sequence[str],
 def semantic_inputs(session: Session, embedder: Embedder, papers: Sequence[Paper],
                     interests: Sequence[Interest], keep_topics: bool = True) -> SemanticInputs:
     """Embeddings of the candidates (cached), of every topic, and of every liked paper. What
-    was missing is computed first and written after, so on SQLite the write lock is never
-    held while the model runs. Without `keep_topics` (a web preview: anyone's words) new
+    was missing is computed after the caller's transaction is ended (`end_reads`: committed)
+    and written after, so no transaction is open while the model runs or claims are waited
+    for (on SQLite the write lock is never held meanwhile). Without `keep_topics` (a web preview: anyone's words) new
     topic vectors are not stored; paper vectors always are (papers are few and ours)."""
     topics = sorted({t for i in interests for t in i.topics})
     liked_ids = sorted({p for i in interests for p in i.known_papers})  # voted ones too
