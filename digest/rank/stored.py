@@ -430,8 +430,9 @@ def semantic_inputs(session: Session, embedder: Embedder, papers: Sequence[Paper
     """Embeddings of the candidates (cached), of every topic, and of every liked paper. What
     was missing is computed after the caller's transaction is ended (`end_reads`: committed)
     and written after, so no transaction is open while the model runs or claims are waited
-    for (on SQLite the write lock is never held meanwhile). Without `keep_topics` (a web preview: anyone's words) new
-    topic vectors are not stored; paper vectors always are (papers are few and ours)."""
+    for (on SQLite the write lock is never held meanwhile). Without `keep_topics` (a web
+    preview: anyone's words) new topic vectors are not stored; paper vectors always are
+    (papers are few and ours)."""
     topics = sorted({t for i in interests for t in i.topics})
     liked_ids = sorted({p for i in interests for p in i.known_papers})  # voted ones too
     liked_rows = papers_by_canonical_id(session, liked_ids)
