@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -98,3 +99,47 @@ def test_an_id_the_api_refuses_costs_the_others_nothing_and_waits_a_day(
         assert [r.canonical_id for r in s.exec(select(PaperLookup))] == ["2613.00001"]
     asyncio.run(poll_sources(config, engine, force=True, now=start + timedelta(hours=2)))
     assert len(feed_server.hits_for("/api/query")) == 3
+
+
+def many_liked(tmp_path: Path, server: FeedServer, db_url: str, liked: list[str]) -> Path:
+    """`setup`'s config, its subscriber liking `liked`."""
+    path = setup(tmp_path, server, db_url)
+    doc = yaml.safe_load(path.read_text())
+    doc["subscribers"][0]["liked"] = liked
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_a_refused_batch_is_asked_again_in_halves(
+        tmp_path: Path, feed_server: FeedServer, db_url: str) -> None:
+    good = [f"2601.{n:05d}" for n in range(1, 16)]
+    config = load_config(many_liked(tmp_path, feed_server, db_url, [*good, "2613.00001"]))
+    refused = Reply(json.loads(read_data(REFUSED))["body"].encode(), status=400)
+    empty = Reply(EMPTY["body"].encode())
+    # sixteen ids, the last one bad: the batch, then each half holding it is refused
+    feed_server.serve("/api/query", refused, empty, refused, empty, refused, empty, refused,
+                      empty, refused)
+    asyncio.run(poll_sources(config, open_database(config.database), force=True))
+    asked = [h.query.split("id_list=")[1].split("&")[0].split("%2C")
+             for h in feed_server.hits_for("/api/query")]
+    assert [len(a) for a in asked] == [16, 8, 8, 4, 4, 2, 2, 1, 1]  # not 1 + 16
+    assert asked[-1] == ["2613.00001"] and asked[1] == good[:8]
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_an_answer_not_from_the_arxiv_api_records_no_id_as_not_found(
+        status: int, tmp_path: Path, feed_server: FeedServer, db_url: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    config = load_config(setup(tmp_path, feed_server, db_url))
+    feed_server.serve("/api/query", Reply(b"<html>Forbidden</html>", status=status))
+    engine = open_database(config.database)
+    with caplog.at_level(logging.ERROR, logger="digest.ingest.poll"):
+        asyncio.run(poll_sources(config, engine, force=True))
+    assert len(feed_server.hits_for("/api/query")) == 1  # not asked id by id either
+    with Session(engine) as s:
+        assert not s.exec(select(PaperLookup)).all()  # asked again at the next poll
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and f"HTTP {status}" in errors[0]
+    assert "check fetch.arxiv_api_url" in errors[0]
+    asyncio.run(poll_sources(config, engine, force=True))
+    assert len(feed_server.hits_for("/api/query")) == 2

@@ -182,8 +182,9 @@ async def store_missing_liked(config: Config, engine: Engine, fetcher: Fetcher |
                 fetcher = await stack.enter_async_context(Fetcher(config.fetch))
             records = await lookup_ids(fetcher, str(config.fetch.arxiv_api_url), missing)
     except Exception as exc:  # liked papers never stop a poll; bugs get a traceback
-        log.warning("could not fetch liked or voted papers %s: %s", ", ".join(missing), exc,
-                    exc_info=not isinstance(exc, DigestError))
+        log.log(logging.ERROR if isinstance(exc, PermanentFetchError) else logging.WARNING,
+                "could not fetch liked or voted papers %s: %s", ", ".join(missing), exc,
+                exc_info=not isinstance(exc, DigestError))
         return missing
     absent = sorted(set(missing) - {r.canonical_id for r in records})
     with session_scope(engine) as session:
@@ -197,16 +198,43 @@ async def store_missing_liked(config: Config, engine: Engine, fetcher: Fetcher |
 
 
 async def lookup_ids(fetcher: Fetcher, base: str, ids: list[str]) -> list[PaperRecord]:
-    """What the arXiv API has of these ids. A request it refuses (HTTP 4xx or its error feed:
-    an id it cannot read, which one bad id does to a whole batch) is asked again id by id, and
-    a refused single id counts as not found; other failures raise."""
+    """What the arXiv API has of these ids, a page (100 ids) a request. A request it answers
+    with its error feed (HTTP 400, or 200: an id it cannot read, which one bad id does to a
+    whole batch) is asked again in halves, recursively (about 2·log2(n) more requests for one
+    bad id), and a single id so refused counts as not found. Any other answer raises (a 403
+    from a proxy, a 404 from a wrong `fetch.arxiv_api_url`): nothing is taken as not found."""
+    if not ids:
+        return []
+    if len(ids) > arxiv_api.PAGE_SIZE:
+        return [r for start in range(0, len(ids), arxiv_api.PAGE_SIZE)
+                for r in await lookup_ids(fetcher, base, ids[start:start + arxiv_api.PAGE_SIZE])]
     try:
-        return [r for body in await fetch_by_ids(fetcher, base, ids) for r in arxiv_api.parse(body)]
-    except (PermanentFetchError, ParseError) as exc:
-        log.info("the arXiv API refused the ids %s: %s", ", ".join(ids), exc)
-        if len(ids) == 1:
-            return []
-    return [r for one in ids for r in await lookup_ids(fetcher, base, [one])]
+        body = b"".join(await fetch_by_ids(fetcher, base, ids))
+    except PermanentFetchError as exc:
+        if not (exc.status == 400 and exc.body and arxiv_api.is_error_feed(exc.body)):
+            raise _lookup_failed(base, f"HTTP {exc.status}" if exc.status else exc.message,
+                                 exc) from exc
+        body = exc.body
+    if not arxiv_api.is_error_feed(body):
+        try:
+            return arxiv_api.parse(body)
+        except ParseError as exc:
+            raise _lookup_failed(base, exc.message, exc) from exc
+    log.info("the arXiv API refused the ids %s", ", ".join(ids))
+    if len(ids) == 1:
+        return []
+    half = (len(ids) + 1) // 2
+    return [*await lookup_ids(fetcher, base, ids[:half]),
+            *await lookup_ids(fetcher, base, ids[half:])]
+
+
+def _lookup_failed(base: str, answer: str, exc: DigestError) -> PermanentFetchError:
+    """A look-up answered by something other than the arXiv API's records or error feed."""
+    status = exc.status if isinstance(exc, FetchError) else None
+    return PermanentFetchError(
+        f"the arXiv API at {base} did not answer an id look-up ({answer}); no id was taken "
+        "as not found", "check fetch.arxiv_api_url (https://export.arxiv.org/api/query) and "
+        "any proxy between here and arXiv", status=status)
 
 
 async def poll_source(src: SourceConfig, engine: Engine, fetcher: Fetcher,

@@ -97,6 +97,15 @@ def page_info(data: bytes) -> Page:
     return Page(num("totalResults", entries), num("startIndex", 0), num("itemsPerPage", entries))
 
 
+def is_error_feed(data: bytes) -> bool:
+    """Whether a body is the API's error feed: its answer to an id (or query) it cannot read."""
+    try:
+        root = parse_xml(data, "arXiv API")
+    except ParseError:
+        return False
+    return any("/api/errors" in text_of(e, "atom:id") for e in root.findall("atom:entry", NS))
+
+
 def _raise_api_error(entries: list[Element]) -> None:
     for entry in entries:
         if "/api/errors" in text_of(entry, "atom:id"):
