@@ -24,13 +24,14 @@ from digest.errors import SemanticUnavailableError
 from digest.rank import Candidate, CorpusStats, Interest, Pick, RankParams, Vote, rank
 from digest.rank.semantic import Embedder, SemanticInputs, load_embedder, paper_text
 from digest.rank.textfeat import doc_terms
-from digest.storage.db import session_scope
+from digest.storage.db import IN_CHUNK, session_scope
 from digest.storage.feedback import votes_of
 from digest.storage.lock import EMBED_CLASS, claim_ids
 from digest.storage.models import Paper, Subscriber
 from digest.storage.papers import (
     corpus_sample,
     corpus_version,
+    delete_other_embeddings,
     papers_by_canonical_id,
     papers_by_id,
     papers_without_embedding,
@@ -322,13 +323,18 @@ def embed_recent_papers(engine: Engine, config: Config, days: float = EMBED_DAYS
     yet (after a poll, so compose finds them ready); returns how many. It stops after
     `budget_seconds` or when `should_stop()` says so, between batches (the rest waits for
     the next poll, or ranking computes it); replicas claim papers, each embeds its own (a
-    paper another process holds is left to it). Without a semantic ranker it does nothing."""
+    paper another process holds is left to it). Without a semantic ranker it does nothing.
+    First it drops the vectors nothing reads any more (`prune_text_vectors`,
+    `prune_paper_vectors`)."""
     embedder = semantic_embedder(config)
     if embedder is None:
         return 0
+    now = utcnow()
     with session_scope(engine) as session:
-        prune_text_vectors(session, embedder.name, utcnow().date())
-        ids = papers_without_embedding(session, embedder.name, utcnow() - timedelta(days=days))
+        prune_text_vectors(session, embedder.name, now.date())
+    prune_paper_vectors(engine, embedder.name, now, should_stop)
+    with session_scope(engine) as session:
+        ids = papers_without_embedding(session, embedder.name, now - timedelta(days=days))
     done, deadline = 0, time.monotonic() + budget_seconds
     for start in range(0, len(ids), batch):
         if should_stop() or time.monotonic() >= deadline:
@@ -339,6 +345,43 @@ def embed_recent_papers(engine: Engine, config: Config, days: float = EMBED_DAYS
             held = set(ours)
             done += _embed_claimed(engine, embedder, [p for p in papers if p.id in held])[1]
     return done
+
+
+MODEL_SINCE = "paper_vectors_model"  # the poll's model, and since when (JSON)
+MODEL_GRACE = timedelta(days=2)  # other models' paper vectors are kept this long after a change
+PRUNE_BATCH = IN_CHUNK  # paper vectors deleted in one transaction
+
+
+def prune_paper_vectors(engine: Engine, model: str, now: datetime,
+                        should_stop: Callable[[], bool] = lambda: False) -> int:
+    """Delete the stored paper vectors of every model but `model` (~1.5 KB a paper a model)
+    once the poll has used `model` for MODEL_GRACE (a rolling upgrade's replicas still on the
+    former model keep theirs meanwhile), PRUNE_BATCH rows a transaction; how many."""
+    with session_scope(engine) as session:
+        since = _model_since(session, model, now)
+    dropped = 0
+    while now - since >= MODEL_GRACE and not should_stop():
+        with session_scope(engine) as session:
+            n = delete_other_embeddings(session, model, PRUNE_BATCH)
+        dropped += n
+        if n < PRUNE_BATCH:
+            break
+    if dropped:
+        log.info("dropped %d paper vectors of other models than %s", dropped, model)
+    return dropped
+
+
+def _model_since(session: Session, model: str, now: datetime) -> datetime:
+    """Since when the poll embeds with `model` (now, noted, when it has just changed)."""
+    raw = read_setting(session, MODEL_SINCE)
+    try:
+        data = json.loads(raw) if raw else {}
+        if data.get("model") == model:
+            return datetime.fromisoformat(data["since"])
+    except (ValueError, KeyError, TypeError, AttributeError):  # unreadable: start again
+        pass
+    write_setting(session, MODEL_SINCE, json.dumps({"model": model, "since": now.isoformat()}))
+    return now
 
 
 def _embed_claimed(engine: Engine, embedder: Embedder, papers: Sequence[Paper]

@@ -379,6 +379,15 @@ def save_embeddings(session: Session, model: str, vectors: Sequence[tuple[Paper,
                              where=insert.excluded.version >= col(PaperEmbedding.version)))
 
 
+def delete_other_embeddings(session: Session, model: str, limit: int = IN_CHUNK) -> int:
+    """Delete at most `limit` stored embeddings of models other than `model`; how many."""
+    ids = session.exec(select(PaperEmbedding.id).where(col(PaperEmbedding.model) != model)
+                       .limit(limit)).all()
+    if ids:
+        session.execute(delete(PaperEmbedding).where(col(PaperEmbedding.id).in_(ids)))
+    return len(ids)
+
+
 def papers_without_embedding(session: Session, model: str, since: datetime) -> list[int]:
     """Row ids (ascending) of the papers first seen or changed since `since` with no embedding
     under `model` for their current version. One query that reads only the window's papers
