@@ -459,7 +459,10 @@ def text_vectors(session: Session, embedder: Embedder, texts: Sequence[str],
     vectors = {t: np.frombuffer(base64.b64decode(stored[k]), dtype=np.float32)
                for t, k in keys.items() if k in stored}
     missing = [t for t in keys if t not in vectors]
-    if missing and not STORED_ONLY:
+    if missing and STORED_ONLY:
+        log.info("%d topics have no stored vector (new since this cycle began); they are left "
+                 "out of the semantic signals this time", len(missing))
+    elif missing:
         end_reads(session)
         for text, vector in zip(missing, embedder.encode(missing), strict=True):
             vectors[text] = vector.astype(np.float32)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from digest.rank import Candidate, Interest, RankParams, rank
 from digest.rank.semantic import SemanticInputs
@@ -58,3 +59,29 @@ def test_a_subscriber_without_topics_keeps_the_whole_pull_of_liked_papers() -> N
     """With liked papers only there is nothing to refine: the twin comes first."""
     sub = Interest("b@example.org", liked=("liked-1",))
     assert order(sub)[0] == "liked-only"
+
+
+def test_topics_without_vectors_still_gate_the_liked_pull(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compose worker leaves out topics new since its parent stored their vectors: the
+    subscriber still has topics, so the liked papers' pull stays gated (at the floor: near no
+    topic), never ungated as for a subscriber without topics."""
+    from digest.rank import score
+
+    seen: list[list[bool]] = []
+    real = score.topic_gate
+
+    def spy(cosine: np.ndarray, has_topics: np.ndarray, params: RankParams) -> np.ndarray:
+        seen.append(has_topics.tolist())
+        return real(cosine, has_topics, params)
+
+    monkeypatch.setattr(score, "topic_gate", spy)
+    with_vector = Interest("a@example.org", topics=(TOPIC,), liked=("liked-1",))
+    without = Interest("b@example.org", topics=("a topic new since",), liked=("liked-1",))
+    no_topics = Interest("c@example.org", liked=("liked-1",))
+    semantic = SemanticInputs(np.vstack(list(PAPERS.values())), topics={TOPIC: axis(0)},
+                              liked={"liked-1": axis(1)})
+    liked = {"liked-1": ("A liked paper", "About drones and detection.")}
+    rank(CANDIDATES, [with_vector, without, no_topics], semantic=semantic, liked_texts=liked)
+    rank(CANDIDATES, [without], semantic=replace(semantic, topics={}), liked_texts=liked)
+    assert seen == [[True, True, False], [True]]

@@ -4,6 +4,8 @@ topics need; the ranking output stays the same."""
 
 from __future__ import annotations
 
+import base64
+import logging
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from digest.cli import main
 from digest.config import load_config
+from digest.rank import stored
 from digest.rank.minilm import MODEL_DIR
 from digest.rank.semantic import load_embedder
 from digest.rank.stored import (
@@ -111,3 +114,19 @@ def test_topic_vectors_no_subscriber_needs_are_dropped_once_a_day(
         assert prune_text_vectors(s, model.name, today) == 0  # done for today
         assert prune_text_vectors(s, model.name, today + timedelta(days=1)) == 1
     assert topic_keys(after) == [new]
+
+
+def test_a_worker_says_how_many_topics_it_left_out(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    embedder = load_embedder("onnx", None)
+    with session_scope(engine) as s:  # stored before the cycle: the worker reads it
+        add_settings(s, {text_key(embedder.name, "graph neural networks"): base64.b64encode(
+            embedder.encode(["graph neural networks"])[0].tobytes()).decode()})
+    monkeypatch.setattr(stored, "STORED_ONLY", True)
+    with caplog.at_level(logging.INFO, logger="digest.rank.stored"), Session(engine) as s:
+        got = text_vectors(s, embedder, ["graph neural networks", "new one", "new two"], [])
+    assert list(got) == ["graph neural networks"]
+    assert [r.getMessage() for r in caplog.records if "left out" in r.getMessage()] == [
+        "2 topics have no stored vector (new since this cycle began); they are left out of "
+        "the semantic signals this time"]
