@@ -48,7 +48,7 @@ from digest.storage.settings import (
     setting_keys,
     write_setting,
 )
-from digest.storage.subscribers import library_texts, liked_ids, subscriber_interests
+from digest.storage.subscribers import library_texts, liked_ids, subscriber_topics
 from digest.text import one_line
 
 if TYPE_CHECKING:
@@ -435,8 +435,8 @@ def prune_text_vectors(session: Session, model: str, today: date) -> int:
     tag = f"{TEXT_PREFIX}{model_tag(model)}:"
     dropped = drop_settings(session, TEXT_PREFIX, tag)
     if read_setting(session, TEXTS_PRUNED) != today.isoformat():
-        live = {text_key(model, t) for i in subscriber_interests(session)
-                for t in interest_strings(i, "topics")}
+        live = {text_key(model, t) for topics in subscriber_topics(session)
+                for t in interest_strings({"topics": topics}, "topics")}
         unused = [k for k in setting_keys(session, tag) if k not in live]
         delete_settings(session, unused)
         write_setting(session, TEXTS_PRUNED, today.isoformat())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import select as sa_select
@@ -142,9 +142,14 @@ def active_by_ids(session: Session, ids: Sequence[int]) -> dict[int, Subscriber]
     return {row.id or 0: row for row in rows_in(session, stmt, col(Subscriber.id), list(ids))}
 
 
-def subscriber_interests(session: Session) -> list[dict[str, Any]]:
-    """The interests of every stored subscriber, whatever their status (one column read)."""
-    return [dict(i or {}) for i in session.exec(select(Subscriber.interests)).all()]
+def subscriber_topics(session: Session) -> Iterator[list[Any]]:
+    """The `topics` list of every stored subscriber, whatever their status, taken out of the
+    interests JSON by the database (an imported library, ~1 KB a paper, never leaves it) and
+    streamed a thousand rows at a time."""
+    topics = Subscriber.__table__.c.interests["topics"]  # type: ignore[attr-defined]
+    rows = session.execute(select(topics).execution_options(yield_per=1000))
+    for (value,) in rows:
+        yield value if isinstance(value, list) else []
 
 
 def all_subscribers(session: Session) -> list[Subscriber]:

@@ -5,13 +5,17 @@ topics need; the ranking output stays the same."""
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import subprocess
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -130,3 +134,43 @@ def test_a_worker_says_how_many_topics_it_left_out(
     assert [r.getMessage() for r in caplog.records if "left out" in r.getMessage()] == [
         "2 topics have no stored vector (new since this cycle began); they are left out of "
         "the semantic signals this time"]
+
+
+PRUNE = """
+import re, sys
+from datetime import date
+from digest.rank.stored import prune_text_vectors, text_key
+from digest.storage.db import make_engine, session_scope
+from digest.storage.settings import add_settings
+engine = make_engine(sys.argv[1])
+with session_scope(engine) as s:
+    add_settings(s, {text_key("m", t): "AAAA" for t in ("graphs", "gone")})
+def peak():  # this process's own (ru_maxrss may start from the parent's at the fork)
+    status = open("/proc/self/status").read()
+    return int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1))
+before = peak()
+with session_scope(engine) as s:
+    print(prune_text_vectors(s, "m", date(2026, 6, 12)))
+print((peak() - before) // 1024)
+"""
+
+
+def test_the_daily_prune_reads_only_the_subscribers_topics(db_url: str, tmp_path: Path) -> None:
+    """Subscribers with imported libraries (~1 KB a paper) cost the prune nothing: the database
+    hands it the topics only (before: every subscriber's whole interests, ~1.3 MB of Python
+    objects for a 500-paper library)."""
+    url = db_url if db_url.startswith("postgresql") else f"sqlite:///{tmp_path}/d.db"
+    engine = open_database(url)
+    library = [{"id": f"doi:10.1000/x{i}", "title": f"A paper about graph networks {i}",
+                "via": "doi", "year": 2020, "abstract": "word " * 200} for i in range(300)]
+    interests = json.dumps({"topics": ["graphs"], "library": library})
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO subscribers (email, origin, status, timezone, send_at, cadence, "
+            "token_nonce, interests, failure_streak, created_at, updated_at, weekly_day) VALUES "
+            "(:e, 'web', 'active', 'UTC', '07:00', 'daily', 'x', :i, 0, '2026-01-01', "
+            "'2026-01-01', 0)"), [{"e": f"s{n}@x.org", "i": interests} for n in range(200)])
+    out = subprocess.run([sys.executable, "-c", PRUNE, url], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parents[2]).stdout.split()
+    assert out[0] == "1"  # "gone" went, "graphs" stays
+    assert int(out[1]) < 40, f"the prune grew by {out[1]} MiB"
