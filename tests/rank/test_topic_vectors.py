@@ -9,6 +9,7 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,17 +75,36 @@ def test_a_model_change_drops_the_other_models_topic_vectors(
 
 
 def test_two_processes_storing_one_new_topic_at_once_both_succeed(engine: Engine) -> None:
+    """Both encode the topic; the second's write starts while the first's is uncommitted (it
+    waits for it: the row lock on PostgreSQL, the write lock on SQLite) and then stores
+    nothing, without an error."""
     embedder = load_embedder("onnx", None)
     topic = "message passing on molecular graphs"
     first, second = Session(engine), Session(engine)
     writes: list[list[Any]] = [[], []]
     got = [text_vectors(s, embedder, [topic], w) for s, w in zip((first, second), writes,
                                                                   strict=True)]
-    for session, pending in zip((first, second), writes, strict=True):  # one after the other
-        for write in pending:
-            write()
-        session.commit()
-        session.close()
+    for write in writes[0]:
+        write()  # the first's insert, not committed yet
+    failed: list[BaseException] = []
+
+    def store_second() -> None:
+        try:
+            for write in writes[1]:
+                write()
+            second.commit()
+        except BaseException as exc:
+            failed.append(exc)
+
+    racer = threading.Thread(target=store_second)
+    racer.start()
+    racer.join(0.5)
+    assert racer.is_alive()  # it really waits on the first's write
+    first.commit()
+    racer.join(30)
+    first.close()
+    second.close()
+    assert not racer.is_alive() and failed == []
     assert np.array_equal(got[0][topic], got[1][topic])
     with Session(engine) as s:
         assert [r.key for r in s.exec(select(Setting).where(col(Setting.key).like("emb:%")))] \

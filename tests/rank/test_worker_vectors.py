@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from digest.cli import main
 from digest.compose import digests
 from digest.compose.digests import ComposeStatus, compose_due
 from digest.config import load_config
+from digest.rank import stored
 from digest.storage.db import open_database, session_scope
 from digest.storage.models import Paper
 from tests.rank.test_minilm import day_config
@@ -26,7 +28,8 @@ MARK = "DIGEST_TEST_WORKER_MARK"
 def change_then_compose(engine: Any, config: Any, chunk: Sequence[tuple[int, date]],
                         since: datetime, now: datetime, dry_run: bool) -> Any:
     """A compose worker's job during which a poll stores a new version of one paper; it then
-    notes whether the worker loaded ONNX Runtime."""
+    notes whether the worker loaded ONNX Runtime and whether it ranked lexical-only (no
+    stored vectors read: the warning said once per process)."""
     with session_scope(engine) as session:
         paper = session.exec(select(Paper).order_by(Paper.id)).first()  # type: ignore[arg-type]
         assert paper is not None
@@ -34,7 +37,9 @@ def change_then_compose(engine: Any, config: Any, chunk: Sequence[tuple[int, dat
         paper.title = paper.title + " (revised)"
         session.add(paper)
     out = digests._compose_chunk(engine, config, chunk, since, now, dry_run)
-    Path(os.environ[MARK]).write_text(str("onnxruntime" in sys.modules))
+    Path(os.environ[MARK]).write_text(json.dumps({
+        "model loaded": "onnxruntime" in sys.modules,
+        "lexical-only": stored._warn_lexical_only.cache_info().currsize > 0}))
     return out
 
 
@@ -50,4 +55,5 @@ def test_a_compose_worker_never_loads_the_model_when_a_paper_changes_mid_cycle(
     monkeypatch.setattr(digests, "CHILD_COMPOSE", change_then_compose)
     composed = compose_due(open_database(config.database), config, force=True, processes=1)
     assert [(c.status, c.error) for c in composed] == [(ComposeStatus.QUEUED, "")]
-    assert (tmp_path / "loaded").read_text() == "False"
+    assert json.loads((tmp_path / "loaded").read_text()) == {
+        "model loaded": False, "lexical-only": False}
