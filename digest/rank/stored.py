@@ -228,18 +228,17 @@ def paper_vectors(session: Session, embedder: Embedder, papers: Sequence[Paper],
             for p in papers if p.id in stored}
 
 
-def cached_embeddings(session: Session, embedder: Embedder, papers: Sequence[Paper],
-                      writes: Writes) -> np.ndarray:
-    """Unit vectors of `papers` in order (`paper_vectors`; a paper without one, which only
-    `STORED_ONLY` leaves, gets zeros: no semantic part)."""
-    vectors = paper_vectors(session, embedder, papers, writes)
+def stacked_vectors(papers: Sequence[Paper], vectors: dict[int, np.ndarray]) -> np.ndarray:
+    """Unit vectors of `papers` in order, from `paper_vectors`' answer (a paper without one,
+    which only `STORED_ONLY` leaves, gets zeros: no semantic part)."""
     if not papers:
         return np.zeros((0, 0), dtype=np.float32)
-    if not vectors:
+    found = [vectors[p.id or 0] for p in papers if p.id in vectors]
+    if not found:
         raise SemanticUnavailableError(
             "no stored embeddings of these papers, and this process does not load the model",
             "let the poll embed them (digest poll), or see the log of compose's parent process")
-    zero = np.zeros(len(next(iter(vectors.values()))), dtype=np.float32)
+    zero = np.zeros(len(found[0]), dtype=np.float32)
     return np.vstack([vectors.get(p.id or 0, zero) for p in papers])
 
 
@@ -484,11 +483,11 @@ def semantic_inputs(session: Session, embedder: Embedder, papers: Sequence[Paper
     liked_rows = papers_by_canonical_id(session, liked_ids)
     writes: Writes = []
     topic_vectors = text_vectors(session, embedder, topics, writes if keep_topics else [])
-    liked_vectors = paper_vectors(session, embedder, liked_rows, writes)
+    rows = {p.id: p for p in [*liked_rows, *papers]}  # a liked paper of the window: once
+    vectors = paper_vectors(session, embedder, list(rows.values()), writes)
     inputs = SemanticInputs(
-        papers=cached_embeddings(session, embedder, papers, writes), topics=topic_vectors,
-        liked={p.canonical_id: liked_vectors[p.id or 0] for p in liked_rows
-               if p.id in liked_vectors})
+        papers=stacked_vectors(papers, vectors), topics=topic_vectors,
+        liked={p.canonical_id: vectors[p.id or 0] for p in liked_rows if p.id in vectors})
     for write in writes:
         write()
     return inputs

@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import Session, select
 
 from digest.clock import utcnow
-from digest.rank import stored
+from digest.rank import Interest, stored
 from digest.rank.semantic import Embedder, load_embedder
 from digest.sources import hf_daily
 from digest.storage.db import make_engine, migrate, session_scope
@@ -72,3 +72,27 @@ def test_two_replicas_ranking_the_same_new_papers_encode_each_once(
     assert got == [True, True] and stored_count == 30
     assert [r.encoded > 0 for r in replicas] == [True, True]  # both did part of the work
     assert sum(r.encoded for r in replicas) == 30  # and none twice
+
+
+def test_a_liked_paper_in_the_window_is_encoded_once(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(db_url)
+    migrate(engine)
+    with session_scope(engine) as s:
+        upsert_papers(s, "hf", hf_daily.parse(read_data(HF_DAY)), utcnow() - timedelta(hours=1))
+    encoded: list[int] = []
+    real = stored.encode_papers
+
+    def spy(embedder: Embedder, papers: Sequence[Paper]) -> list[bytes]:
+        encoded.extend(p.id or 0 for p in papers)
+        return real(embedder, papers)
+
+    monkeypatch.setattr(stored, "encode_papers", spy)
+    with session_scope(engine) as s:
+        papers = list(s.exec(select(Paper).order_by(Paper.id)).all())  # type: ignore[arg-type]
+        reader = Interest("r@example.org", topics=("language models",),
+                          liked=(papers[0].canonical_id, papers[1].canonical_id))
+        inputs = stored.semantic_inputs(s, load_embedder("onnx", None), papers, [reader])
+    assert sorted(encoded) == sorted(p.id for p in papers)  # each once
+    assert inputs.papers.shape[0] == 30 and set(inputs.liked) == set(reader.liked)
+    assert np.array_equal(inputs.liked[reader.liked[0]], inputs.papers[0])
