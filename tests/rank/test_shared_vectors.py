@@ -22,6 +22,7 @@ from digest.storage.models import Paper, PaperEmbedding
 from digest.storage.papers import upsert_papers
 from tests.conftest import read_data
 from tests.factories import HF_DAY
+from tests.web.test_preview_claims import encoded_ids
 
 SECONDS_PER_TEXT = 0.08  # a slower CPU: 30 papers take ~2.4 s, a batch of 8 ~0.6 s
 
@@ -80,14 +81,7 @@ def test_a_liked_paper_in_the_window_is_encoded_once(
     migrate(engine)
     with session_scope(engine) as s:
         upsert_papers(s, "hf", hf_daily.parse(read_data(HF_DAY)), utcnow() - timedelta(hours=1))
-    encoded: list[int] = []
-    real = stored.encode_papers
-
-    def spy(embedder: Embedder, papers: Sequence[Paper]) -> list[bytes]:
-        encoded.extend(p.id or 0 for p in papers)
-        return real(embedder, papers)
-
-    monkeypatch.setattr(stored, "encode_papers", spy)
+    encoded = encoded_ids(monkeypatch)
     with session_scope(engine) as s:
         papers = list(s.exec(select(Paper).order_by(Paper.id)).all())  # type: ignore[arg-type]
         reader = Interest("r@example.org", topics=("language models",),
