@@ -317,7 +317,7 @@ def main() -> None:
         semantic = load_embedder(args.backend, None)
         modes.append((f"lexical + {semantic.name}", semantic))
     with tempfile.TemporaryDirectory() as scratch:
-        tmp = args.workdir or Path(scratch)
+        tmp = (args.workdir or Path(scratch)).resolve()  # the config names files under it
         tmp.mkdir(parents=True, exist_ok=True)
         world, own = load_world(args.shared, tmp)
         if args.extra_qrels:

@@ -236,7 +236,7 @@ def main() -> None:
     args.db.parent.mkdir(parents=True, exist_ok=True)
     scored: list[tuple[str, dict[str, dict[str, float]]]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        config_path = build_config(args.shared, Path(tmp), OWN_PROFILES, args.db)
+        config_path = build_config(args.shared, Path(tmp), OWN_PROFILES, args.db.resolve())
         asyncio.run(poll_sources(load_config(config_path), open_database(
             load_config(config_path).database), force=True))
         for backend in args.semantic:
