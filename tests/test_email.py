@@ -520,12 +520,17 @@ async def test_a_message_that_always_breaks_the_connection_does_not_block_the_qu
 
 def test_a_stored_subscriber_with_an_unknown_time_zone_does_not_stop_the_others(
         tmp_path: Path) -> None:
+    # tomorrow at noon UTC, past every subscriber's 07:30 London send time whenever this runs
+    # (tomorrow at this hour was before it for a run between midnight and 07:30), with the
+    # papers first seen an hour before
+    noon = (utcnow() + timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
     db = f"sqlite:///{tmp_path}/d.db"
-    store_fresh_papers(db)
+    store_real_papers(db, at=noon - timedelta(hours=1))
     config = load_config(make_config(tmp_path, db, SUBS))
     engine = open_database(config.database)
     with session_scope(engine) as s:  # a zone tzdata no longer knows, a send time mangled
         s.add(Subscriber(email="mars@example.org", timezone="Mars/Olympus_Mons", send_at="7h",
                          token_nonce="n", interests={"topics": ["language models"]}))
-    composed = compose_due(engine, config, force=False, now=utcnow() + timedelta(days=1))
+    composed = compose_due(engine, config, force=False, now=noon)
     assert {c.email for c in composed} == {s["email"] for s in SUBS}
+    assert all(c.papers for c in composed)  # real digests, not empty ones
