@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,8 +16,7 @@ from sqlmodel import Session, create_engine
 from digest.errors import StorageError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-MIGRATION_LOCK = 0x5044_4D47  # "PDMG": held (per session) while one replica migrates
-MIGRATION_POLL = 0.2  # seconds between a waiting replica's tries
+MIGRATION_LOCK = 0x5044_4D47  # "PDMG": held for the length of one migration transaction
 # A server that stops answering (a cut network, not a refused connection) is noticed in
 # seconds instead of the kernel's two hours: connect timeout and TCP keepalives (libpq's own
 # names; a URL query string still overrides them).
@@ -64,35 +62,14 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     try:
-        with engine.connect() as conn, _migration_lock(conn):
-            cfg.attributes["connection"] = conn  # Alembic begins (and commits) the transaction
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # replicas starting together migrate in turn
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+            cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     except OperationalError as exc:
         raise StorageError(f"cannot open the database {engine.url!r}: {exc.orig}",
                            "check the `database` URL and that the server is running") from exc
-
-
-@contextmanager
-def _migration_lock(conn: Connection) -> Iterator[None]:
-    """PostgreSQL: replicas starting together migrate in turn (a session-level advisory lock:
-    it outlasts a migration's commit before a step that runs outside a transaction, such as
-    CREATE INDEX CONCURRENTLY). A replica waiting for it tries again every MIGRATION_POLL
-    seconds with no transaction open in between: a blocked lock call would hold a snapshot,
-    which CREATE INDEX CONCURRENTLY waits for (a deadlock). SQLite: nothing."""
-    if conn.dialect.name != "postgresql":
-        yield
-        return
-    while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
-                           {"k": MIGRATION_LOCK}).scalar():
-        conn.commit()
-        time.sleep(MIGRATION_POLL)
-    conn.commit()
-    try:
-        yield
-    finally:
-        conn.rollback()  # whatever a failed migration left open
-        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
-        conn.commit()
 
 
 def newest_revision() -> str:

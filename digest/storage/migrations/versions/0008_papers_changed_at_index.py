@@ -1,7 +1,6 @@
 """An index on papers.changed_at: the embedding step after every poll asks for the papers
 changed in the last days without a vector, and the corpus version for the newest change; both
-read the recent papers only instead of the whole table. On PostgreSQL it is built
-CONCURRENTLY (outside a transaction), so the upgrade never blocks writes to papers.
+read the recent papers only instead of the whole table.
 
 Revision ID: 0008
 Revises: 0007
@@ -16,11 +15,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":  # built while papers are still written
-        with op.get_context().autocommit_block():
-            op.create_index(op.f("ix_papers_changed_at"), "papers", ["changed_at"],
-                            unique=False, postgresql_concurrently=True, if_not_exists=True)
-        return
     with op.batch_alter_table("papers", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_papers_changed_at"), ["changed_at"], unique=False)
 
