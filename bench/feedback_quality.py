@@ -50,6 +50,7 @@ from rank_quality import (  # bench/ is on the path when this runs as a script
     mean,
     parse_grid,
     parse_overrides,
+    standard_error,
 )
 
 from digest.config import load_config
@@ -262,9 +263,7 @@ def spread(deltas: dict[str, float]) -> str:
     profiles gained or lost, and the mean without the profile that gained most (is the mean
     one profile's gain?)."""
     values = list(deltas.values())
-    n = len(values)
-    avg = mean(values)
-    se = (sum((v - avg) ** 2 for v in values) / (n - 1) / n) ** 0.5 if n > 1 else 0.0
+    n, avg, se = len(values), mean(values), standard_error(values)
     top = max(deltas, key=lambda p: deltas[p])
     rest = mean([v for p, v in deltas.items() if p != top])
     return (f"delta {avg:+.3f} +/- {se:.3f} (standard error over {n} profiles); "
