@@ -48,6 +48,7 @@ from rank_quality import (  # bench/ is on the path when this runs as a script
     leave_one_profile_out,
     load_qrels,
     mean,
+    merge_qrels,
     parse_grid,
     parse_overrides,
     standard_error,
@@ -125,15 +126,6 @@ def simulate(world: World, interests: Sequence[Interest], params: RankParams,
                 elif grade == 0:
                     votes[interest.key].append((paper, -1, today))
     return run
-
-
-def merge_qrels(dev: Qrels, extra: Qrels) -> Qrels:
-    """The dev judgments plus `extra`'s for pairs the dev set has no row for (dev wins)."""
-    merged = {pid: dict(grades) for pid, grades in dev.items()}
-    for pid, grades in extra.items():
-        for paper, grade in grades.items():
-            merged.setdefault(pid, {}).setdefault(paper, grade)
-    return merged
 
 
 def with_extra_qrels(world: World, path: Path) -> World:

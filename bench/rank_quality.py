@@ -97,6 +97,16 @@ def load_qrels(shared: Path, path: Path | None = None) -> dict[str, dict[str, in
     return qrels
 
 
+def merge_qrels(dev: dict[str, dict[str, int]], extra: dict[str, dict[str, int]]
+                ) -> dict[str, dict[str, int]]:
+    """The dev judgments plus `extra`'s for pairs the dev set has no row for (dev wins)."""
+    merged = {pid: dict(grades) for pid, grades in dev.items()}
+    for pid, grades in extra.items():
+        for paper, grade in grades.items():
+            merged.setdefault(pid, {}).setdefault(paper, grade)
+    return merged
+
+
 def dcg(gains: list[int]) -> float:
     """Discounted cumulative gain with gain 2^grade - 1."""
     return sum((2 ** g - 1) / math.log2(i + 2) for i, g in enumerate(gains))
@@ -268,8 +278,7 @@ def score_ranker(args: argparse.Namespace, config_path: Path, embedder: Embedder
     per profile on the dev set and on our own profiles."""
     qrels = load_qrels(args.shared)
     if args.extra_qrels:
-        for pid, grades in load_qrels(args.shared, args.extra_qrels).items():
-            qrels[pid].update(grades)
+        qrels = merge_qrels(qrels, load_qrels(args.shared, args.extra_qrels))
     run_with, day_ids = day_ranker(config_path, embedder)
     run = run_with(params)
     grid = parse_grid(args.grid)
