@@ -326,7 +326,9 @@ def score_chunk(chunk: range, active: Sequence[Interest], day: Day,
     gate = None  # closeness to liked (and more-voted) papers counts as far as near a topic
     if "semantic_liked" in parts:  # the subscribers' own topics gate, vectors or not
         has_topics = np.array([bool(active[i].topics) for i in chunk], dtype=bool)
-        gate = topic_gate(best.get("semantic", np.zeros_like(best["semantic_liked"])), has_topics, params)
+        near_topic = best["semantic"] if "semantic" in best else np.zeros_like(
+            best["semantic_liked"])  # no topic vectors: as far as can be from every topic
+        gate = topic_gate(near_topic, has_topics, params)
         parts["semantic_liked"] = parts["semantic_liked"] * gate
     if params.normalize:
         parts = {k: p / np.maximum(p.max(axis=1, keepdims=True), 1e-6) for k, p in parts.items()}

@@ -401,13 +401,6 @@ def _embed_claimed(engine: Engine, embedder: Embedder, papers: Sequence[Paper]
     return ready | {p.id or 0: (p.version, data) for p, data in fresh}, len(todo)
 
 
-def text_embeddings(session: Session, embedder: Embedder, texts: Sequence[str],
-                    writes: Writes) -> np.ndarray:
-    """Unit vectors of short texts (topics) in order (`text_vectors`)."""
-    vectors = text_vectors(session, embedder, texts, writes)
-    return np.vstack([vectors[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
-
-
 def text_key(model: str, text: str) -> str:
     """The settings key of a text's vector under `model`: `emb:`, the model's tag, the text's
     hash (55 characters, within the key column's 64)."""

@@ -141,10 +141,6 @@ class DocTerms:
     length: float
     phrases: Counter[str] = field(default_factory=Counter)
 
-    def has(self, key: str) -> bool:
-        """Whether the document holds this term or phrase key."""
-        return key in self.counts or key in self.phrases
-
 
 def doc_terms(title: str, abstract: str, wanted_phrases: frozenset[str],
               window: int = 0) -> DocTerms:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from digest.rank import Candidate, Interest, Pick, RankParams, Vote, rank
 from digest.rank.semantic import SemanticInputs
 from tests.rank.test_independence import others
+from tests.rank.test_liked_refines import unit
 from tests.rank.test_rank import real_day
 
 THEMES = {
@@ -197,10 +198,6 @@ def test_a_more_voted_paper_lifts_its_neighbours_like_a_liked_paper() -> None:
         base = feedback_score(voter, replace(params, w_feedback_more=0.0), closest.id)
         assert got - base == pytest.approx(more * params.w_liked, rel=1e-4)
     assert feedback_score(voter, params) > model_only > 0
-
-
-def unit(v: np.ndarray) -> np.ndarray:
-    return (v / np.linalg.norm(v)).astype(np.float32)
 
 
 def test_closeness_to_a_more_voted_paper_by_meaning_is_gated_like_a_liked_papers() -> None:

@@ -41,7 +41,7 @@ def test_the_former_models_paper_vectors_go_two_days_after_a_change(
     with session_scope(engine) as s:
         ids = [r.paper_id for r in s.exec(select(PaperEmbedding))]
         s.add_all(PaperEmbedding(paper_id=i, model=OLD, vector=b"\0" * 1536) for i in ids)
-    monkeypatch.setattr(stored, "PRUNE_BATCH", 7, raising=False)  # 20 rows: three batches
+    monkeypatch.setattr(stored, "PRUNE_BATCH", 7)  # 20 rows: three batches
 
     def switched(model: str, ago: timedelta) -> dict[str, int]:
         with session_scope(engine) as s:  # the poll has embedded with `model` since

@@ -44,7 +44,7 @@ def test_two_replicas_ranking_the_same_new_papers_encode_each_once(
         db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if not db_url.startswith("postgresql"):
         pytest.skip("replicas share a PostgreSQL database (SQLite has one daemon)")
-    monkeypatch.setattr(stored, "EMBED_BATCH", 8, raising=False)
+    monkeypatch.setattr(stored, "EMBED_BATCH", 8)
     monkeypatch.setattr(stored, "CLAIM_WAIT_SECONDS", 1.5)  # longer than a batch, not all
     engine = make_engine(db_url)
     migrate(engine)
