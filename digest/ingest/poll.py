@@ -186,11 +186,11 @@ async def store_missing_liked(config: Config, engine: Engine, fetcher: Fetcher |
                 "could not fetch liked or voted papers %s: %s", ", ".join(missing), exc,
                 exc_info=not isinstance(exc, DigestError))
         return missing
-    absent = sorted(set(missing) - {r.canonical_id for r in records})
+    got = {r.canonical_id for r in records}
+    absent = [i for i in missing if i not in got]
     with session_scope(engine) as session:
         upsert_papers(session, LIKED_SOURCE, records)
-        record_lookups(session, sorted(set(missing) - set(absent)), absent,
-                       now + NOT_FOUND_RETRY)
+        record_lookups(session, [i for i in missing if i in got], absent, now + NOT_FOUND_RETRY)
     if absent:
         log.warning("liked or voted papers not found on arXiv (asked again in %g h): %s",
                     NOT_FOUND_RETRY.total_seconds() / 3600, ", ".join(absent))

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import delete, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -121,6 +121,13 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def delete_in(session: Session, model: Any, column: Any, values: Sequence[Any]) -> None:
+    """Delete the rows of `model` whose `column` is among `values`, in chunks of IN_CHUNK."""
+    values = list(values)
+    for start in range(0, len(values), IN_CHUNK):
+        session.execute(delete(model).where(column.in_(values[start:start + IN_CHUNK])))
 
 
 def rows_in(session: Session, stmt: Any, column: Any, values: Sequence[Any]) -> list[Any]:

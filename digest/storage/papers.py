@@ -13,7 +13,7 @@ from sqlmodel import Session, col, func, select
 
 from digest.clock import utcnow
 from digest.sources.records import PaperRecord
-from digest.storage.db import IN_CHUNK, insert_on_conflict, rows_in
+from digest.storage.db import IN_CHUNK, delete_in, insert_on_conflict, rows_in
 from digest.storage.models import Paper, PaperEmbedding, PaperLookup, Sighting
 
 NEWER_VERSION_REPLACES = ("title", "abstract", "authors", "categories", "comment", "updated")
@@ -421,10 +421,7 @@ def record_lookups(session: Session, found: Sequence[str], absent: Sequence[str]
                    retry_at: datetime) -> None:
     """After a lookup: the `absent` ids wait until `retry_at` (their failures counted); the
     `found` ones are forgotten."""
-    if found:
-        for start in range(0, len(found), IN_CHUNK):
-            session.execute(delete(PaperLookup).where(
-                col(PaperLookup.canonical_id).in_(list(found)[start:start + IN_CHUNK])))
+    delete_in(session, PaperLookup, col(PaperLookup.canonical_id), found)
     if absent:
         stmt = insert_on_conflict(session, LOOKUPS)
         session.execute(stmt.on_conflict_do_update(

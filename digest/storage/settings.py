@@ -10,7 +10,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from digest.storage.db import IN_CHUNK, insert_on_conflict, rows_in
+from digest.storage.db import delete_in, insert_on_conflict, rows_in
 from digest.storage.models import Setting
 
 
@@ -76,5 +76,4 @@ def setting_keys(session: Session, prefix: str) -> list[str]:
 
 def delete_settings(session: Session, keys: Sequence[str]) -> None:
     """Delete these keys' values (one statement per chunk)."""
-    for start in range(0, len(keys), IN_CHUNK):
-        session.execute(delete(Setting).where(col(Setting.key).in_(keys[start:start + IN_CHUNK])))
+    delete_in(session, Setting, col(Setting.key), keys)
